@@ -30,8 +30,13 @@ LIBS := $(BUILD)/libmayfly_bench.a $(BUILD)/libmayfly_comm.a \
 PROGRAMS := $(patsubst bench/%.c,$(BIN)/%,$(PROGRAM_SRC))
 TESTS    := $(patsubst tests/%.c,$(BIN)/tests/%,$(TEST_SRC))
 
-.PHONY: all deps run check asan clean format tests
+.PHONY: all deps run check asan clean format tests FORCE
 all: $(PROGRAMS) $(TESTS)
+
+GIT_REVISION := $(shell git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)$(shell git diff --quiet HEAD 2>/dev/null || echo -dirty)
+$(BUILD)/bench/version.o: CFLAGS += -DMAYFLY_GIT_REVISION='"$(GIT_REVISION)"'
+$(BUILD)/bench/version.o: FORCE
+FORCE:
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)

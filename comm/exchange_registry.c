@@ -4,9 +4,17 @@
 #include <string.h>
 
 extern const cm_exchange_algorithm cm_exchange_mpi;
+extern const cm_exchange_algorithm cm_exchange_ring;
+extern const cm_exchange_algorithm cm_exchange_recursive_doubling;
+extern const cm_exchange_algorithm cm_exchange_rabenseifner;
+extern const cm_exchange_algorithm cm_exchange_store;
 
 const cm_exchange_algorithm *const cm_exchange_algorithms[] = {
     &cm_exchange_mpi,
+    &cm_exchange_ring,
+    &cm_exchange_recursive_doubling,
+    &cm_exchange_rabenseifner,
+    &cm_exchange_store,
     NULL,
 };
 

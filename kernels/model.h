@@ -93,6 +93,10 @@ int kn_model_add_buffer(kn_model *m, const char *name, int rank, const int64_t *
 int kn_model_allocate_blocks(kn_model *m); /* after all add_* calls; 0 or -1 */
 float *kn_model_param(kn_model *m, int index);
 float *kn_model_grad(kn_model *m, int index);
+/* The same for buffer tensors: running statistics, and the batch statistics a training step
+ * writes at the same offsets. */
+float *kn_model_buffer(kn_model *m, int index);
+float *kn_model_batch_stat(kn_model *m, int index);
 
 /* Sets the number of threads OpenBLAS (and any threaded kernel) may use in this process. */
 void kn_set_threads(int threads);

@@ -1,0 +1,116 @@
+/* Environment capture for result files (see environment.h). Without it a number in a results
+ * file cannot be traced to the machine, library and placement that produced it. */
+#include "bench/environment.h"
+
+#include <cblas.h>
+#include <hwloc.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "bench/h5util.h"
+
+#define LINE 256
+
+void mf_mpi_library(char *out, size_t size) {
+  char version[MPI_MAX_LIBRARY_VERSION_STRING];
+  int length = 0;
+  MPI_Get_library_version(version, &length);
+  char *newline = strchr(version, '\n');
+  if (newline) *newline = '\0';
+  char *comma = strchr(version, ',');
+  if (comma) *comma = '\0';
+  snprintf(out, size, "%s", version);
+}
+
+void mf_binding(char *out, size_t size) {
+  char host[128] = "?";
+  gethostname(host, sizeof host);
+  host[sizeof host - 1] = '\0';
+  hwloc_topology_t topology;
+  char *cpus = NULL;
+  if (hwloc_topology_init(&topology) == 0 && hwloc_topology_load(topology) == 0) {
+    hwloc_bitmap_t set = hwloc_bitmap_alloc();
+    if (hwloc_get_cpubind(topology, set, HWLOC_CPUBIND_PROCESS) == 0)
+      hwloc_bitmap_list_asprintf(&cpus, set);
+    hwloc_bitmap_free(set);
+    hwloc_topology_destroy(topology);
+  }
+  snprintf(out, size, "%s:cpus=%s", host, cpus ? cpus : "?");
+  free(cpus);
+}
+
+static int write_topology_xml(hid_t group) {
+  hwloc_topology_t topology;
+  if (hwloc_topology_init(&topology) != 0) return -1;
+  int rc = -1;
+  char *xml = NULL;
+  int length = 0;
+  if (hwloc_topology_load(topology) == 0 &&
+      hwloc_topology_export_xmlbuffer(topology, &xml, &length, 0) == 0) {
+    hid_t type = H5Tcopy(H5T_C_S1);
+    H5Tset_size(type, (size_t)length > 0 ? (size_t)length : 1);
+    hid_t space = H5Screate(H5S_SCALAR);
+    hid_t dataset = H5Dcreate2(group, "hwloc_topology", type, space, H5P_DEFAULT, H5P_DEFAULT,
+                               H5P_DEFAULT);
+    rc = dataset >= 0 && H5Dwrite(dataset, type, H5S_ALL, H5S_ALL, H5P_DEFAULT, xml) >= 0 ? 0 : -1;
+    if (dataset >= 0) H5Dclose(dataset);
+    H5Sclose(space);
+    H5Tclose(type);
+    hwloc_free_xmlbuffer(topology, xml);
+  }
+  hwloc_topology_destroy(topology);
+  return rc;
+}
+
+int mf_environment_record(hid_t file, MPI_Comm comm, char *err, size_t errlen) {
+  int rank, peers;
+  MPI_Comm_rank(comm, &rank);
+  MPI_Comm_size(comm, &peers);
+  char mine[LINE];
+  mf_binding(mine, sizeof mine);
+  char *all = rank == 0 ? calloc((size_t)peers, LINE) : NULL;
+  MPI_Gather(mine, LINE, MPI_CHAR, all, LINE, MPI_CHAR, 0, comm);
+  if (rank != 0) return 0;
+
+  int rc = 0;
+  hid_t group = mf_h5_group(file, "/environment");
+  char text[LINE * 4];
+  mf_mpi_library(text, sizeof text);
+  rc |= mf_h5_attr_string(group, "mpi_library_version", text);
+  int major, minor;
+  MPI_Get_version(&major, &minor);
+  snprintf(text, sizeof text, "%d.%d", major, minor);
+  rc |= mf_h5_attr_string(group, "mpi_standard_version", text);
+  /* hostnames: the distinct hosts, in rank order */
+  size_t used = 0;
+  text[0] = '\0';
+  for (int r = 0; r < peers; r++) {
+    char host[LINE];
+    snprintf(host, sizeof host, "%s", all + (size_t)r * LINE);
+    char *colon = strchr(host, ':');
+    if (colon) *colon = '\0';
+    if (!strstr(text, host) && used < sizeof text)
+      used += (size_t)snprintf(text + used, sizeof text - used, "%s%s", used ? "," : "", host);
+  }
+  rc |= mf_h5_attr_string(group, "hostnames", text);
+  const char *job = getenv("SLURM_JOB_ID");
+  rc |= mf_h5_attr_string(group, "slurm_job_id", job ? job : "");
+  rc |= mf_h5_attr_string(group, "openblas_config", openblas_get_config());
+  rc |= mf_h5_attr_int(group, "openblas_threads", openblas_get_num_threads());
+  const char *coretype = getenv("OPENBLAS_CORETYPE");
+  rc |= mf_h5_attr_string(group, "openblas_coretype", coretype ? coretype : "");
+  rc |= mf_h5_attr_string(group, "compiler", "gcc " __VERSION__);
+  rc |= mf_h5_attr_string(group, "hwloc_version", HWLOC_VERSION);
+  hsize_t dims[1] = {(hsize_t)peers};
+  hid_t string_type = H5Tcopy(H5T_C_S1);
+  H5Tset_size(string_type, LINE);
+  rc |= mf_h5_write_array(group, "rank_bindings", string_type, string_type, 1, dims, all);
+  H5Tclose(string_type);
+  rc |= write_topology_xml(group);
+  H5Gclose(group);
+  free(all);
+  if (rc != 0) snprintf(err, errlen, "writing /environment failed");
+  return rc ? -1 : 0;
+}

@@ -1,0 +1,267 @@
+/* mayfly-compare: the study's comparison for two mayfly-train result files of the same
+ * configuration, one baseline and one serverless: every phase side by side (median and p95 over
+ * the non-warm-up rounds of the per-round max over peers), the gradient-computation improvement
+ * 100 x (T_baseline - T_serverless) / T_baseline, and - next to the speed claim - whether both
+ * runs produced the same model (HPCG's VALID/INVALID habit). Refuses files whose
+ * configurations differ in anything but the mode. No MPI. */
+#include <hdf5.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bench/h5util.h"
+#include "bench/options.h"
+#include "bench/train.h"
+#include "bench/train_results.h"
+#include "bench/util.h"
+
+static const char *const program = "mayfly-compare";
+
+/* Options that may differ between the two runs. */
+static const char *const ignored_options[] = {"mode", "output", "force", NULL};
+
+typedef struct {
+  const char *path;
+  hid_t file;
+  char mode[64];
+  int64_t warmup;
+} result_file;
+
+static int open_result(result_file *r, const char *path) {
+  r->path = path;
+  r->file = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+  if (r->file < 0) {
+    mf_error(program, "%s: not a readable HDF5 file", path);
+    return -1;
+  }
+  char suite[32] = "";
+  int64_t version = 0, complete = 0;
+  if (mf_h5_read_attr_string(r->file, "suite", suite, sizeof suite) != 0 ||
+      strcmp(suite, "mayfly") != 0) {
+    mf_error(program, "%s: not a mayfly result file", path);
+    return -1;
+  }
+  if (mf_h5_read_attr_int(r->file, "schema_version", &version) != 0 ||
+      version != MF_SCHEMA_VERSION) {
+    mf_error(program, "%s: schema version %lld, this program reads version %d", path,
+             (long long)version, MF_SCHEMA_VERSION);
+    return -1;
+  }
+  if (mf_h5_read_attr_int(r->file, "complete", &complete) != 0 || complete != 1) {
+    mf_error(program, "%s: the run is not complete (complete=0); compare finished runs only",
+             path);
+    return -1;
+  }
+  hid_t config = H5Gopen2(r->file, "/config", H5P_DEFAULT);
+  hid_t timing = H5Gopen2(r->file, "/timing", H5P_DEFAULT);
+  int rc = config >= 0 && timing >= 0 &&
+                   mf_h5_read_attr_string(config, "mode", r->mode, sizeof r->mode) == 0 &&
+                   mf_h5_read_attr_int(timing, "warmup_rounds", &r->warmup) == 0
+               ? 0
+               : -1;
+  if (config >= 0) H5Gclose(config);
+  if (timing >= 0) H5Gclose(timing);
+  if (rc != 0) mf_error(program, "%s: /config or /timing is missing its attributes", path);
+  return rc;
+}
+
+typedef struct {
+  hid_t other;
+  const char *this_path, *other_path;
+  int differences;
+} config_check;
+
+static herr_t compare_attribute(hid_t group, const char *name, const H5A_info_t *info,
+                                void *data) {
+  (void)info;
+  config_check *check = data;
+  for (int i = 0; ignored_options[i]; i++)
+    if (strcmp(name, ignored_options[i]) == 0) return 0;
+  char mine[512] = "", theirs[512] = "";
+  int64_t a = 0, b = 0;
+  int have_mine = mf_h5_read_attr_string(group, name, mine, sizeof mine) == 0 ||
+                  (mf_h5_read_attr_int(group, name, &a) == 0 &&
+                   snprintf(mine, sizeof mine, "%lld", (long long)a) > 0);
+  int have_theirs = mf_h5_read_attr_string(check->other, name, theirs, sizeof theirs) == 0 ||
+                    (mf_h5_read_attr_int(check->other, name, &b) == 0 &&
+                     snprintf(theirs, sizeof theirs, "%lld", (long long)b) > 0);
+  if (!have_mine || !have_theirs || strcmp(mine, theirs) != 0) {
+    if (check->differences == 0)
+      mf_error(program, "%s and %s: configurations differ in %s (%s vs %s); only the mode may "
+               "differ", check->this_path, check->other_path, name, have_mine ? mine : "absent",
+               have_theirs ? theirs : "absent");
+    check->differences++;
+  }
+  return 0;
+}
+
+static int same_configuration(const result_file *a, const result_file *b) {
+  hid_t config_a = H5Gopen2(a->file, "/config", H5P_DEFAULT);
+  hid_t config_b = H5Gopen2(b->file, "/config", H5P_DEFAULT);
+  config_check forward = {config_b, a->path, b->path, 0};
+  config_check backward = {config_a, b->path, a->path, 0};
+  H5Aiterate2(config_a, H5_INDEX_NAME, H5_ITER_INC, NULL, compare_attribute, &forward);
+  if (forward.differences == 0)
+    H5Aiterate2(config_b, H5_INDEX_NAME, H5_ITER_INC, NULL, compare_attribute, &backward);
+  H5Gclose(config_a);
+  H5Gclose(config_b);
+  return forward.differences + backward.differences == 0;
+}
+
+/* Per-round max over peers of /timing/<phase>, the non-warm-up rounds. NULL if absent. */
+static double *phase_per_round(const result_file *r, const char *phase, size_t *rounds) {
+  char path[64];
+  snprintf(path, sizeof path, "/timing/%s", phase);
+  *rounds = 0;
+  if (H5Lexists(r->file, path, H5P_DEFAULT) <= 0) return NULL;
+  hid_t dataset = H5Dopen2(r->file, path, H5P_DEFAULT);
+  hid_t space = H5Dget_space(dataset);
+  hsize_t dims[2] = {0, 0};
+  int rank = H5Sget_simple_extent_dims(space, dims, NULL);
+  H5Sclose(space);
+  double *values = NULL, *per_round = NULL;
+  if (rank == 2 && dims[0] > 0 && dims[1] > 0) {
+    values = malloc(sizeof(double) * dims[0] * dims[1]);
+    per_round = malloc(sizeof(double) * dims[0]);
+  }
+  if (values && per_round &&
+      H5Dread(dataset, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, values) >= 0) {
+    hsize_t first = (hsize_t)r->warmup < dims[0] ? (hsize_t)r->warmup : 0;
+    for (hsize_t round = first; round < dims[0]; round++) {
+      double most = 0;
+      for (hsize_t peer = 0; peer < dims[1]; peer++)
+        if (values[round * dims[1] + peer] > most) most = values[round * dims[1] + peer];
+      per_round[(*rounds)++] = most;
+    }
+  }
+  H5Dclose(dataset);
+  free(values);
+  if (*rounds == 0) {
+    free(per_round);
+    return NULL;
+  }
+  return per_round;
+}
+
+static float *read_floats(hid_t file, const char *path, hsize_t *count) {
+  *count = 0;
+  if (H5Lexists(file, "/model", H5P_DEFAULT) <= 0 || H5Lexists(file, path, H5P_DEFAULT) <= 0)
+    return NULL;
+  hid_t dataset = H5Dopen2(file, path, H5P_DEFAULT);
+  hid_t space = H5Dget_space(dataset);
+  H5Sget_simple_extent_dims(space, count, NULL);
+  H5Sclose(space);
+  float *values = malloc(sizeof(float) * (*count ? *count : 1));
+  if (values && H5Dread(dataset, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, values) < 0) {
+    free(values);
+    values = NULL;
+  }
+  H5Dclose(dataset);
+  return values;
+}
+
+static double last_value(hid_t file, const char *path) {
+  if (H5Lexists(file, path, H5P_DEFAULT) <= 0) return NAN;
+  hid_t dataset = H5Dopen2(file, path, H5P_DEFAULT);
+  hid_t space = H5Dget_space(dataset);
+  hsize_t n = 0;
+  H5Sget_simple_extent_dims(space, &n, NULL);
+  H5Sclose(space);
+  double result = NAN;
+  double *values = n ? malloc(sizeof(double) * n) : NULL;
+  if (values && H5Dread(dataset, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, values) >= 0)
+    result = values[n - 1];
+  free(values);
+  H5Dclose(dataset);
+  return result;
+}
+
+/* Prints VALID when both final models are bit-identical. Returns 1 when identical. */
+static int compare_models(const result_file *a, const result_file *b) {
+  hsize_t na = 0, nb = 0;
+  float *pa = read_floats(a->file, "/model/parameters", &na);
+  float *pb = read_floats(b->file, "/model/parameters", &nb);
+  int identical = 0;
+  if (!pa || !pb || na != nb) {
+    printf("# model check: INVALID (final parameters missing or of different sizes)\n");
+  } else {
+    double max_difference = 0;
+    hsize_t differing = 0;
+    for (hsize_t i = 0; i < na; i++) {
+      double d = fabs((double)pa[i] - (double)pb[i]);
+      if (memcmp(&pa[i], &pb[i], sizeof(float)) != 0) differing++;
+      if (d > max_difference) max_difference = d;
+    }
+    identical = differing == 0;
+    if (identical)
+      printf("# model check: VALID (the %llu final parameters are bit-identical)\n",
+             (unsigned long long)na);
+    else
+      printf("# model check: INVALID (%llu of %llu final parameters differ, max |diff| %.3g)\n",
+             (unsigned long long)differing, (unsigned long long)na, max_difference);
+  }
+  free(pa);
+  free(pb);
+  return identical;
+}
+
+int main(int argc, char **argv) {
+  if (argc == 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
+    printf("Usage: %s BASELINE.h5 SERVERLESS.h5\n"
+           "Compares two complete mayfly-train result files of the same configuration (only\n"
+           "--mode may differ): phase medians and p95 side by side, the gradient-computation\n"
+           "improvement 100 x (T_baseline - T_serverless) / T_baseline, and whether both runs\n"
+           "produced bit-identical models. Exit: 0 compared (VALID), 1 models differ, 2 bad\n"
+           "input.\n", program);
+    return 0;
+  }
+  if (argc == 2 && strcmp(argv[1], "--version") == 0) {
+    printf("%s %s (git %s)\n", program, mf_suite_version, mf_git_revision);
+    return 0;
+  }
+  if (argc != 3) {
+    mf_error(program, "expected two result files: BASELINE.h5 SERVERLESS.h5 (see --help)");
+    return 2;
+  }
+  mf_h5_quiet();
+  result_file base = {0}, other = {0};
+  if (open_result(&base, argv[1]) != 0 || open_result(&other, argv[2]) != 0) return 2;
+  if (strcmp(base.mode, "baseline") != 0) {
+    mf_error(program, "%s: mode is %s; the first file must be the baseline run", base.path,
+             base.mode);
+    return 2;
+  }
+  if (!same_configuration(&base, &other)) return 2;
+
+  printf("# mayfly-compare: %s (baseline) vs %s (%s)\n", base.path, other.path, other.mode);
+  printf("# per-round max over peers; median and p95 over non-warm-up rounds; ms\n");
+  printf("# %-10s %12s %12s %12s %12s %9s\n", "phase", "base_median", "base_p95",
+         "srvl_median", "srvl_p95", "ratio");
+  double base_compute = NAN, other_compute = NAN;
+  for (int p = 0; p < MF_PHASE_COUNT; p++) {
+    size_t nb = 0, no = 0;
+    double *vb = phase_per_round(&base, mf_phase_names[p], &nb);
+    double *vo = phase_per_round(&other, mf_phase_names[p], &no);
+    if (!vb && !vo) continue;
+    double mb = vb ? mf_quantile(vb, nb, 0.5) : NAN, mo = vo ? mf_quantile(vo, no, 0.5) : NAN;
+    printf("  %-10s %12.3f %12.3f %12.3f %12.3f %9.3f\n", mf_phase_names[p], 1e3 * mb,
+           vb ? 1e3 * mf_quantile(vb, nb, 0.95) : NAN, 1e3 * mo,
+           vo ? 1e3 * mf_quantile(vo, no, 0.95) : NAN, mo / mb);
+    if (p == MF_PHASE_COMPUTE) base_compute = mb, other_compute = mo;
+    free(vb);
+    free(vo);
+  }
+  printf("# final loss: %.6f (baseline) vs %.6f (%s); final test accuracy: %.2f%% vs %.2f%%\n",
+         last_value(base.file, "/train/loss"), last_value(other.file, "/train/loss"), other.mode,
+         100 * last_value(base.file, "/train/test_accuracy"),
+         100 * last_value(other.file, "/train/test_accuracy"));
+  printf("gradient computation improvement (%s vs baseline): %.2f %% (baseline %.3f ms, %s %.3f "
+         "ms per round, medians)\n",
+         other.mode, 100 * (base_compute - other_compute) / base_compute, 1e3 * base_compute,
+         other.mode, 1e3 * other_compute);
+  int identical = compare_models(&base, &other);
+  H5Fclose(base.file);
+  H5Fclose(other.file);
+  return identical ? 0 : 1;
+}

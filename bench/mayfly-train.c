@@ -1,0 +1,437 @@
+/* mayfly-train: the main benchmark. MPI ranks are peers of a data-parallel training job; each
+ * round every peer gets K minibatch tasks from its shard, has them computed (by itself, or by
+ * spawned workers, depending on --mode), averages the gradients, exchanges them with the other
+ * peers (allreduce-mean), and applies the same SGD update. Every phase is timed per peer and
+ * written to HDF5 as the run goes; stdout gets a '#' header, one row per round and a summary.
+ *
+ * Read top to bottom: main -> setup -> round loop (train_round) -> summary. */
+#include <math.h>
+#include <mpi.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "bench/environment.h"
+#include "bench/train.h"
+#include "bench/train_options.h"
+#include "bench/train_results.h"
+#include "bench/util.h"
+#include "comm/exchange.h"
+
+#define ERR_LEN 1024
+
+typedef struct {
+  mf_train t;
+  mf_train_results *results; /* rank 0 only */
+  const cm_exchange_algorithm *exchange;
+  char command_line[4096];
+  double *round_phases; /* rank 0: [rounds][MF_PHASE_COUNT], max over peers */
+  float *logits;
+} run_state;
+
+/* All peers agree whether every one of them succeeded; a failing peer has printed its error. */
+static int all_ok(int ok) {
+  int all = 0;
+  MPI_Allreduce(&ok, &all, 1, MPI_INT, MPI_MIN, MPI_COMM_WORLD);
+  return all;
+}
+
+static void join_command_line(int argc, char **argv, char *out, size_t size) {
+  size_t used = 0;
+  out[0] = '\0';
+  for (int i = 0; i < argc && used < size; i++)
+    used += (size_t)snprintf(out + used, size - used, "%s%s", i ? " " : "", argv[i]);
+}
+
+static int load_data(mf_train *t, char *err, size_t errlen) {
+  if (ds_source_parse(t->config.dataset, &t->source, err, errlen) != 0) return -1;
+  if (ds_load(&t->source, DS_TRAIN, &t->train_set, err, errlen) != 0) return -1;
+  if (ds_load(&t->source, DS_TEST, &t->test_set, err, errlen) != 0) return -1;
+  if (t->train_set.classes > t->kind->classes) {
+    snprintf(err, errlen, "--dataset %s: %d classes, but model %s has %d outputs",
+             t->config.dataset, t->train_set.classes, t->kind->name, t->kind->classes);
+    return -1;
+  }
+  return 0;
+}
+
+/* Workers read records from plain files; rank 0 unpacks compressed ones first, the others then
+ * find the copy (or make their own on other nodes). */
+static int stage_data(mf_train *t, char *err, size_t errlen) {
+  t->staged = t->source;
+  if (strcmp(t->mode->name, "baseline") == 0) return 0;
+  int rc = 0;
+  if (t->rank == 0) rc = ds_stage(&t->source, t->config.stage_dir, &t->staged, err, errlen);
+  if (!all_ok(rc == 0)) return -1;
+  if (t->rank != 0) rc = ds_stage(&t->source, t->config.stage_dir, &t->staged, err, errlen);
+  return rc;
+}
+
+static int plan_rounds(mf_train *t, char *err, size_t errlen) {
+  if (ds_partition_make(t->train_set.count, t->peers, (uint64_t)t->config.seed, &t->partition, err,
+                        errlen) != 0)
+    return -1;
+  t->minibatches = ds_minibatch_count(&t->partition, t->config.batch);
+  if (t->minibatches < 1) {
+    snprintf(err, errlen, "--batch: %d is larger than a peer's shard (%lld samples per peer)",
+             t->config.batch, (long long)t->partition.shard_size);
+    return -1;
+  }
+  t->tasks_per_round = t->config.tasks ? t->config.tasks : (int)t->minibatches;
+  if (t->tasks_per_round > t->minibatches) {
+    snprintf(err, errlen, "--tasks: %d exceeds the %lld minibatches of a peer's shard",
+             t->config.tasks, (long long)t->minibatches);
+    return -1;
+  }
+  int64_t rounds = t->config.rounds;
+  if (t->config.epochs > 0)
+    rounds = (int64_t)t->config.epochs *
+             ((t->minibatches + t->tasks_per_round - 1) / t->tasks_per_round);
+  if (rounds > 100000000) {
+    snprintf(err, errlen, "--epochs: %d epochs make %lld rounds, too many", t->config.epochs,
+             (long long)rounds);
+    return -1;
+  }
+  t->rounds = (int)rounds;
+  return 0;
+}
+
+static int allocate_round_buffers(mf_train *t, char *err, size_t errlen) {
+  const kn_model *m = t->model;
+  const size_t batch = (size_t)t->config.batch, tasks = (size_t)t->tasks_per_round;
+  const size_t sample_bytes = (size_t)t->train_set.channels * t->train_set.height *
+                              t->train_set.width;
+  const size_t input_floats = batch * t->kind->channels * t->kind->height * t->kind->width;
+  t->result_len = m->num_params + m->num_buffers + 1;
+  t->result_sum = malloc(t->result_len * sizeof(float));
+  t->task_result = malloc(t->result_len * sizeof(float));
+  t->task_indices = malloc(tasks * batch * sizeof(int64_t));
+  t->tasks = calloc(tasks, sizeof(cm_task));
+  t->pixels = malloc(batch * sample_bytes);
+  t->labels = malloc(batch);
+  t->input = malloc(input_floats * sizeof(float));
+  t->targets = malloc(batch * sizeof(int32_t));
+  t->records_cap = (int)(tasks * (size_t)(t->config.max_retries + 2));
+  t->records = calloc((size_t)t->records_cap, sizeof(cm_task_record));
+  if (!t->result_sum || !t->task_result || !t->task_indices || !t->tasks || !t->pixels ||
+      !t->labels || !t->input || !t->targets || !t->records) {
+    snprintf(err, errlen, "out of memory for the round buffers");
+    return -1;
+  }
+  return 0;
+}
+
+static int setup(run_state *s, char *err, size_t errlen) {
+  mf_train *t = &s->t;
+  t->mode = mf_mode_find(t->config.mode);
+  t->kind = kn_model_find(t->config.model);
+  s->exchange = cm_exchange_find(t->config.exchange);
+  kn_set_threads(t->config.peer_threads);
+  if (load_data(t, err, errlen) != 0 || stage_data(t, err, errlen) != 0) return -1;
+  if (plan_rounds(t, err, errlen) != 0) return -1;
+  t->model = kn_model_create(t->kind, t->config.batch, (uint64_t)t->config.seed, err, errlen);
+  if (!t->model) return -1;
+  if (kn_sgd_init(&t->optimizer, t->model->num_params, (float)t->config.lr,
+                  (float)t->config.momentum, (float)t->config.weight_decay) != 0) {
+    snprintf(err, errlen, "out of memory for the optimizer");
+    return -1;
+  }
+  if (allocate_round_buffers(t, err, errlen) != 0) return -1;
+  s->logits = malloc((size_t)t->config.batch * t->kind->classes * sizeof(float));
+  if (!s->logits) {
+    snprintf(err, errlen, "out of memory");
+    return -1;
+  }
+  if (strcmp(t->mode->name, "baseline") != 0) {
+    char dir[PATH_MAX - 32];
+    if (mf_program_dir(dir, sizeof dir) != 0) {
+      snprintf(err, errlen, "cannot locate this program's directory (/proc/self/exe)");
+      return -1;
+    }
+    snprintf(t->worker_command, sizeof t->worker_command, "%s/mayfly-worker", dir);
+    if (access(t->worker_command, X_OK) != 0) {
+      snprintf(err, errlen, "%.900s: worker program missing or not executable",
+               t->worker_command);
+      return -1;
+    }
+  }
+  return t->mode->setup(t, err, errlen);
+}
+
+/* The sample indices and descriptors of this round's K tasks. */
+static void plan_tasks(mf_train *t, int round) {
+  const int batch = t->config.batch;
+  for (int k = 0; k < t->tasks_per_round; k++) {
+    int64_t minibatch = ((int64_t)round * t->tasks_per_round + k) % t->minibatches;
+    ds_minibatch_indices(&t->partition, t->rank, batch, minibatch,
+                         t->task_indices + (size_t)k * batch);
+    t->tasks[k] = (cm_task){.round = round, .task = k, .count = batch, .minibatch = minibatch,
+                            .version = round};
+  }
+}
+
+/* Test accuracy over the whole test split, each peer scoring its own slice. */
+static double evaluate(run_state *s) {
+  mf_train *t = &s->t;
+  const ds_set *set = &t->test_set;
+  const int64_t begin = set->count * t->rank / t->peers, end = set->count * (t->rank + 1) / t->peers;
+  const size_t sample_bytes = (size_t)set->channels * set->height * set->width;
+  long long correct = 0;
+  for (int64_t at = begin; at < end; at += t->config.batch) {
+    int n = (int)(end - at < t->config.batch ? end - at : t->config.batch);
+    ds_to_input(set->pixels + (size_t)at * sample_bytes, set->labels + at, n, set->channels,
+                set->height, set->width, t->kind->channels, t->kind->height, t->kind->width,
+                t->input, t->targets);
+    correct += kn_model_count_correct(t->model, t->input, t->targets, n, s->logits);
+  }
+  long long total = 0;
+  MPI_Allreduce(&correct, &total, 1, MPI_LONG_LONG, MPI_SUM, MPI_COMM_WORLD);
+  return (double)total / (double)set->count;
+}
+
+static void print_option(const char *name, const char *value, void *context) {
+  (void)context;
+  printf(" --%s=%s", name, value);
+}
+
+static void print_header(run_state *s) {
+  mf_train *t = &s->t;
+  char library[256], binding[256];
+  mf_mpi_library(library, sizeof library);
+  mf_binding(binding, sizeof binding);
+  printf("# mayfly-train %s (git %s)\n# command: %s\n", mf_suite_version, mf_git_revision,
+         s->command_line);
+  printf("# options:");
+  mf_options_visit(&mf_train_program, &t->config, print_option, NULL);
+  printf("\n");
+  printf("# mpi: %s; peers: %d; rank 0 binding: %s\n", library, t->peers, binding);
+  printf("# data: %s, %lld train / %lld test samples, %lld per peer, %lld minibatches of %d per "
+         "peer\n",
+         t->config.dataset, (long long)t->train_set.count, (long long)t->test_set.count,
+         (long long)t->partition.shard_size, (long long)t->minibatches, t->config.batch);
+  printf("# model: %s (%zu parameters); mode: %s; tasks per round: %d; rounds: %d; exchange: "
+         "%s\n",
+         t->kind->name, t->model->num_params, t->mode->name, t->tasks_per_round, t->rounds,
+         s->exchange->name);
+  printf("# times in ms, max over peers; results: %s\n", t->config.output);
+  printf("#%6s %9s", "round", "loss");
+  for (int p = 0; p < MF_PHASE_COUNT; p++)
+    if (t->mode->phases & MF_PHASE_BIT(p)) printf(" %10s", mf_phase_names[p]);
+  printf(" %9s\n", "test_acc");
+  fflush(stdout);
+}
+
+/* One round on every peer. Returns 0, or -1 when any peer failed (all peers agree). */
+static int train_round(run_state *s, int round) {
+  mf_train *t = &s->t;
+  char err[ERR_LEN] = "";
+  plan_tasks(t, round);
+  memset(t->phase, 0, sizeof t->phase);
+  t->records_used = 0;
+  MPI_Barrier(MPI_COMM_WORLD); /* outside the timed region */
+  double round_start = MPI_Wtime();
+
+  int ok = t->mode->compute(t, round, err, sizeof err) == 0;
+  if (!ok) mf_error(t->program, "peer %d, round %d: %s", t->rank, round, err);
+  if (!all_ok(ok)) return -1;
+
+  double exchange_start = MPI_Wtime();
+  for (size_t i = 0; i < t->result_len; i++) t->result_sum[i] /= (float)t->tasks_per_round;
+  if (s->exchange->allreduce_mean(t->result_sum, t->result_len, MPI_COMM_WORLD, err,
+                                  sizeof err) != MPI_SUCCESS) {
+    mf_error(t->program, "exchange (%s): %s", s->exchange->name, err);
+    return -1;
+  }
+  double update_start = MPI_Wtime();
+  t->phase[MF_PHASE_EXCHANGE] = update_start - exchange_start;
+  kn_sgd_step(&t->optimizer, t->model->params, t->result_sum);
+  if (t->model->num_buffers)
+    kn_model_update_buffers(t->model, t->result_sum + t->model->num_params, 0.1f);
+  const double loss = t->result_sum[t->result_len - 1];
+  double eval_start = MPI_Wtime();
+  t->phase[MF_PHASE_UPDATE] = eval_start - update_start;
+
+  double accuracy = NAN;
+  int last = round == t->rounds - 1;
+  if (last || (t->config.eval_every > 0 && (round + 1) % t->config.eval_every == 0))
+    accuracy = evaluate(s);
+  t->phase[MF_PHASE_EVAL] = MPI_Wtime() - eval_start;
+  t->phase[MF_PHASE_ROUND] = MPI_Wtime() - round_start;
+
+  /* Gather every peer's phases and task records to rank 0 and write them. */
+  double *phases_by_peer = t->rank == 0 ? malloc(sizeof(double) * MF_PHASE_COUNT * t->peers) : NULL;
+  MPI_Gather(t->phase, MF_PHASE_COUNT, MPI_DOUBLE, phases_by_peer, MF_PHASE_COUNT, MPI_DOUBLE, 0,
+             MPI_COMM_WORLD);
+  mf_task_row *mine = malloc(((size_t)t->records_used + 1) * sizeof *mine);
+  for (int i = 0; i < t->records_used; i++) {
+    const cm_task_record *r = &t->records[i];
+    mine[i] = (mf_task_row){.round = round, .peer = t->rank, .task = r->task, .worker = r->worker,
+                            .retries = r->attempt, .status = r->status,
+                            .start = r->start - t->start_time, .end = r->end - t->start_time,
+                            .startup = r->startup, .fetch = r->fetch,
+                            .forward_backward = r->forward_backward, .send = r->send,
+                            .peak_rss_bytes = r->peak_rss_bytes};
+  }
+  int bytes = t->records_used * (int)sizeof *mine;
+  int *counts = t->rank == 0 ? malloc(sizeof(int) * t->peers) : NULL;
+  int *offsets = t->rank == 0 ? malloc(sizeof(int) * t->peers) : NULL;
+  MPI_Gather(&bytes, 1, MPI_INT, counts, 1, MPI_INT, 0, MPI_COMM_WORLD);
+  char *rows = NULL;
+  int total = 0;
+  if (t->rank == 0) {
+    for (int p = 0; p < t->peers; p++) offsets[p] = total, total += counts[p];
+    rows = malloc((size_t)total + 1);
+  }
+  MPI_Gatherv(mine, bytes, MPI_BYTE, rows, counts, offsets, MPI_BYTE, 0, MPI_COMM_WORLD);
+
+  int rc = 0;
+  if (t->rank == 0) {
+    double by_phase[MF_PHASE_COUNT * 1024];
+    double *table = t->peers <= 1024 ? by_phase : malloc(sizeof(double) * MF_PHASE_COUNT * t->peers);
+    double *row_max = s->round_phases + (size_t)round * MF_PHASE_COUNT;
+    for (int p = 0; p < MF_PHASE_COUNT; p++) {
+      row_max[p] = 0;
+      for (int q = 0; q < t->peers; q++) {
+        double v = phases_by_peer[(size_t)q * MF_PHASE_COUNT + p];
+        table[(size_t)p * t->peers + q] = v;
+        if (v > row_max[p]) row_max[p] = v;
+      }
+    }
+    rc |= mf_train_results_round(s->results, round, table, t->peers, t->mode->phases, loss);
+    rc |= mf_train_results_tasks(s->results, (const mf_task_row *)rows,
+                                 (size_t)total / sizeof(mf_task_row));
+    if (!isnan(accuracy)) rc |= mf_train_results_eval(s->results, round, accuracy);
+    if (table != by_phase) free(table);
+    printf(" %6d %9.5f", round + 1, loss);
+    for (int p = 0; p < MF_PHASE_COUNT; p++)
+      if (t->mode->phases & MF_PHASE_BIT(p)) printf(" %10.3f", 1e3 * row_max[p]);
+    if (isnan(accuracy))
+      printf(" %9s\n", "-");
+    else
+      printf(" %8.2f%%\n", 100 * accuracy);
+    fflush(stdout);
+    if (isatty(STDERR_FILENO) || getenv("MAYFLY_PROGRESS")) {
+      double elapsed = MPI_Wtime() - t->start_time;
+      double left = elapsed / (round + 1) * (t->rounds - round - 1);
+      fprintf(stderr, "\r[mayfly-train] round %d/%d, %.0f s elapsed, ~%.0f s left   %s",
+              round + 1, t->rounds, elapsed, left, last ? "\n" : "");
+    }
+    if (rc) mf_error(t->program, "%s: writing round %d failed", t->config.output, round);
+  }
+  free(phases_by_peer);
+  free(mine);
+  free(counts);
+  free(offsets);
+  free(rows);
+  return all_ok(rc == 0) ? 0 : -1;
+}
+
+static void print_summary(run_state *s) {
+  mf_train *t = &s->t;
+  int first = t->config.warmup < t->rounds ? t->config.warmup : 0;
+  int n = t->rounds - first;
+  double *values = malloc(sizeof(double) * (size_t)n);
+  printf("# summary over rounds %d..%d (%d warm-up round%s excluded), ms, max over peers:\n",
+         first + 1, t->rounds, first, first == 1 ? "" : "s");
+  printf("# %-10s %10s %10s %10s\n", "phase", "median", "p95", "total_s");
+  for (int p = 0; p < MF_PHASE_COUNT; p++) {
+    if (!(t->mode->phases & MF_PHASE_BIT(p))) continue;
+    double total = 0;
+    for (int r = 0; r < n; r++) {
+      values[r] = s->round_phases[(size_t)(first + r) * MF_PHASE_COUNT + p];
+      total += values[r];
+    }
+    printf("# %-10s %10.3f %10.3f %10.3f\n", mf_phase_names[p], 1e3 * mf_quantile(values, n, 0.5),
+           1e3 * mf_quantile(values, n, 0.95), total);
+  }
+  free(values);
+}
+
+static void release(run_state *s) {
+  mf_train *t = &s->t;
+  if (t->mode && t->mode_state) t->mode->teardown(t);
+  kn_model_free(t->model);
+  kn_sgd_free(&t->optimizer);
+  ds_free(&t->train_set);
+  ds_free(&t->test_set);
+  ds_partition_free(&t->partition);
+  free(t->result_sum);
+  free(t->task_result);
+  free(t->task_indices);
+  free(t->tasks);
+  free(t->pixels);
+  free(t->labels);
+  free(t->input);
+  free(t->targets);
+  free(t->records);
+  free(s->round_phases);
+  free(s->logits);
+}
+
+static int run(run_state *s, int argc, char **argv) {
+  mf_train *t = &s->t;
+  char err[ERR_LEN] = "";
+  join_command_line(argc, argv, s->command_line, sizeof s->command_line);
+  int ok = setup(s, err, sizeof err) == 0;
+  if (!ok) mf_error(t->program, "%s", err);
+  if (!all_ok(ok)) return 1;
+
+  if (t->rank == 0) {
+    ok = mf_train_results_create(&s->results, t->config.output, t->config.force, err,
+                                 sizeof err) == 0;
+    if (!ok) mf_error(t->program, "%s", err);
+  }
+  if (!all_ok(ok)) return 1;
+  if (t->rank == 0) {
+    ok = mf_train_results_header(s->results, &mf_train_program, &t->config, s->command_line, t) ==
+         0;
+    s->round_phases = calloc((size_t)t->rounds * MF_PHASE_COUNT, sizeof(double));
+    ok = ok && s->round_phases;
+  }
+  ok = mf_environment_record(t->rank == 0 ? mf_train_results_file(s->results) : -1,
+                             MPI_COMM_WORLD, err, sizeof err) == 0 && ok;
+  if (!ok && t->rank == 0) mf_error(t->program, "%s: writing the header failed", t->config.output);
+  if (!all_ok(ok)) {
+    if (t->rank == 0) mf_train_results_close(s->results, 0, "setup failed");
+    return 1;
+  }
+  if (t->rank == 0) print_header(s);
+
+  MPI_Barrier(MPI_COMM_WORLD);
+  t->start_time = MPI_Wtime();
+  int round = 0;
+  for (; round < t->rounds; round++)
+    if (train_round(s, round) != 0) break;
+  int complete = round == t->rounds;
+  if (t->rank == 0) {
+    if (complete) print_summary(s);
+    if (complete && mf_train_results_model(s->results, t->model) != 0) {
+      mf_error(t->program, "%s: writing the final model failed", t->config.output);
+      complete = 0;
+    }
+    if (mf_train_results_close(s->results, complete, complete ? NULL : "failed") != 0) {
+      mf_error(t->program, "%s: closing the results file failed", t->config.output);
+      complete = 0;
+    }
+    if (complete) printf("# results: %s (complete)\n", t->config.output);
+    fflush(stdout);
+  }
+  return all_ok(complete) ? 0 : 1;
+}
+
+int main(int argc, char **argv) {
+  MPI_Init(&argc, &argv);
+  static run_state state;
+  mf_train *t = &state.t;
+  t->program = mf_train_program.name;
+  MPI_Comm_rank(MPI_COMM_WORLD, &t->rank);
+  MPI_Comm_size(MPI_COMM_WORLD, &t->peers);
+  int status = mf_options_parse(&mf_train_program, argc, argv, &t->config, t->rank != 0);
+  int code = status == MF_OPTIONS_USAGE_ERROR ? 2 : 0;
+  if (status == MF_OPTIONS_OK) code = run(&state, argc, argv);
+  release(&state);
+  MPI_Finalize();
+  mf_report_exit(t->rank, code);
+  return code;
+}

@@ -1,0 +1,164 @@
+/* The option table of mayfly-train. Names follow DESIGN.md's vocabulary; defaults are the
+ * values a first run should use. Model, mode and exchange values are checked against the
+ * tables of kernels/, bench/ and comm/ at parse time, so a typo is one clear error line. */
+#include "bench/train_options.h"
+
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bench/train.h"
+#include "comm/exchange.h"
+#include "kernels/model.h"
+
+#define FIELD(name) offsetof(mf_train_config, name)
+
+static int parse_tasks(const char *text, void *field, char *err, size_t errlen) {
+  if (strcmp(text, "all") == 0) {
+    *(int *)field = 0;
+    return 0;
+  }
+  char *end = NULL;
+  long v = strtol(text, &end, 10);
+  if (!*text || *end || v < 1 || v > 1000000) {
+    snprintf(err, errlen, "'%s' is not a task count (1..1000000) or 'all'", text);
+    return -1;
+  }
+  *(int *)field = (int)v;
+  return 0;
+}
+
+static void format_tasks(const void *field, char *out, size_t size) {
+  int v = *(const int *)field;
+  if (v == 0)
+    snprintf(out, size, "all");
+  else
+    snprintf(out, size, "%d", v);
+}
+
+static int parse_model(const char *text, void *field, char *err, size_t errlen) {
+  if (kn_model_find(text)) {
+    *(const char **)field = kn_model_find(text)->name;
+    return 0;
+  }
+  size_t used = (size_t)snprintf(err, errlen, "'%s' is not a model (", text);
+  for (int i = 0; kn_model_kinds[i] && used < errlen; i++)
+    used += (size_t)snprintf(err + used, errlen - used, "%s%s", i ? ", " : "",
+                             kn_model_kinds[i]->name);
+  if (used < errlen) snprintf(err + used, errlen - used, ")");
+  return -1;
+}
+
+static int parse_mode(const char *text, void *field, char *err, size_t errlen) {
+  if (mf_mode_find(text)) {
+    *(const char **)field = mf_mode_find(text)->name;
+    return 0;
+  }
+  size_t used = (size_t)snprintf(err, errlen, "'%s' is not a mode (", text);
+  for (int i = 0; mf_modes[i] && used < errlen; i++)
+    used += (size_t)snprintf(err + used, errlen - used, "%s%s", i ? ", " : "", mf_modes[i]->name);
+  if (used < errlen) snprintf(err + used, errlen - used, ")");
+  return -1;
+}
+
+static int parse_exchange(const char *text, void *field, char *err, size_t errlen) {
+  if (cm_exchange_find(text)) {
+    *(const char **)field = cm_exchange_find(text)->name;
+    return 0;
+  }
+  size_t used = (size_t)snprintf(err, errlen, "'%s' is not an exchange algorithm (", text);
+  for (int i = 0; cm_exchange_algorithms[i] && used < errlen; i++)
+    used += (size_t)snprintf(err + used, errlen - used, "%s%s", i ? ", " : "",
+                             cm_exchange_algorithms[i]->name);
+  if (used < errlen) snprintf(err + used, errlen - used, ")");
+  return -1;
+}
+
+static int parse_dataset(const char *text, void *field, char *err, size_t errlen) {
+  ds_source source;
+  char why[DS_ERROR_MAX];
+  if (ds_source_parse(text, &source, why, sizeof why) != 0) {
+    snprintf(err, errlen, "%s", why);
+    return -1;
+  }
+  *(const char **)field = text;
+  return 0;
+}
+
+static void format_string(const void *field, char *out, size_t size) {
+  snprintf(out, size, "%s", *(const char *const *)field);
+}
+
+static const mf_option train_options[] = {
+    {"mode", 0, MF_OPT_CUSTOM, FIELD(mode), "MODE", "baseline",
+     "who computes the tasks: baseline (the peer itself), cold (fresh spawned workers every "
+     "round)", 0, 0, NULL, parse_mode, format_string},
+    {"model", 0, MF_OPT_CUSTOM, FIELD(model), "NAME", "mlp", "network to train", 0, 0, NULL,
+     parse_model, format_string},
+    {"dataset", 0, MF_OPT_CUSTOM, FIELD(dataset), "SPEC", "fashion-mnist",
+     "fashion-mnist, idx:DIR, cifar10:DIR or synthetic[:TRAIN:TEST[:SEED]]", 0, 0, NULL,
+     parse_dataset, format_string},
+    {"batch", 'b', MF_OPT_INT, FIELD(batch), "N", "64", "samples per minibatch", 1, 65536, NULL,
+     NULL, NULL},
+    {"tasks", 'k', MF_OPT_CUSTOM, FIELD(tasks), "K|all", "4",
+     "minibatches per peer per round; all = every local minibatch, one update per epoch", 0, 0,
+     NULL, parse_tasks, format_tasks},
+    {"workers", 'w', MF_OPT_INT, FIELD(workers), "W", "2",
+     "workers each peer spawns per round (serverless modes; at most the task count is used)", 1,
+     4096, NULL, NULL, NULL},
+    {"rounds", 'n', MF_OPT_INT, FIELD(rounds), "N", "20", "rounds to train", 1, 100000000,
+     NULL, NULL, NULL},
+    {"epochs", 'e', MF_OPT_INT, FIELD(epochs), "N", "0",
+     "train for N passes over every shard instead (overrides --rounds when > 0)", 0, 1000000,
+     NULL, NULL, NULL},
+    {"lr", 0, MF_OPT_DOUBLE, FIELD(lr), "RATE", "0.05", "SGD learning rate", 1e-12, 1e6, NULL,
+     NULL, NULL},
+    {"momentum", 0, MF_OPT_DOUBLE, FIELD(momentum), "M", "0.9", "SGD momentum", 0, 0.999999,
+     NULL, NULL, NULL},
+    {"weight-decay", 0, MF_OPT_DOUBLE, FIELD(weight_decay), "WD", "0", "SGD weight decay", 0, 1,
+     NULL, NULL, NULL},
+    {"seed", 's', MF_OPT_INT, FIELD(seed), "S", "1234",
+     "seed of the weights and the data partition", 0, 2147483647, NULL, NULL, NULL},
+    {"peer-threads", 0, MF_OPT_INT, FIELD(peer_threads), "T", "1",
+     "threads of a peer (its fixed compute budget)", 1, 1024, NULL, NULL, NULL},
+    {"worker-threads", 0, MF_OPT_INT, FIELD(worker_threads), "T", "1", "threads of a worker",
+     1, 1024, NULL, NULL, NULL},
+    {"eval-every", 0, MF_OPT_INT, FIELD(eval_every), "N", "10",
+     "test accuracy every N rounds (0: only after the last round)", 0, 100000000, NULL, NULL,
+     NULL},
+    {"warmup", 0, MF_OPT_INT, FIELD(warmup), "N", "1",
+     "first rounds flagged as warm-up and left out of summaries", 0, 100000000, NULL, NULL,
+     NULL},
+    {"exchange", 0, MF_OPT_CUSTOM, FIELD(exchange), "NAME", "mpi",
+     "peer gradient exchange algorithm", 0, 0, NULL, parse_exchange, format_string},
+    {"output", 'o', MF_OPT_STRING, FIELD(output), "FILE.h5", "mayfly-train.h5",
+     "HDF5 results file", 0, 0, NULL, NULL, NULL},
+    {"force", 'f', MF_OPT_FLAG, FIELD(force), NULL, NULL,
+     "overwrite an existing complete results file", 0, 0, NULL, NULL, NULL},
+    {"spawn-timeout", 0, MF_OPT_DOUBLE, FIELD(spawn_timeout), "S", "120",
+     "seconds a spawn may take before the run is aborted", 0.001, 1e6, NULL, NULL, NULL},
+    {"task-timeout", 0, MF_OPT_DOUBLE, FIELD(task_timeout), "S", "300",
+     "seconds a worker may take for one task before it is abandoned and the task retried",
+     0.001, 1e6, NULL, NULL, NULL},
+    {"max-retries", 0, MF_OPT_INT, FIELD(max_retries), "N", "2",
+     "retries of a failed task before the run fails", 0, 100, NULL, NULL, NULL},
+    {"stage-dir", 0, MF_OPT_STRING, FIELD(stage_dir), "DIR", "/tmp/mayfly-stage",
+     "where compressed datasets are unpacked once for workers to read records from", 0, 0,
+     NULL, NULL, NULL},
+};
+
+const mf_program mf_train_program = {
+    .name = "mayfly-train",
+    .summary = "Peer-to-peer data-parallel training, baseline vs serverless (spawned) gradient "
+               "workers, every phase timed into HDF5. Run under mpirun, one rank per peer "
+               "(bench/launch.sh does it).",
+    .usage = "[OPTIONS]",
+    .options = train_options,
+    .count = MF_OPTION_COUNT(train_options),
+    .epilogue =
+        "Examples:\n"
+        "  bench/launch.sh -n 2 -- bin/mayfly-train --mode baseline --tasks 4 -o base.h5\n"
+        "  bench/launch.sh -n 2 -- bin/mayfly-train --mode cold --workers 2 --tasks 4 -o cold.h5\n"
+        "  bin/mayfly-compare base.h5 cold.h5\n",
+};

@@ -1,0 +1,45 @@
+/* mayfly-train's HDF5 results file (results/SCHEMA.md is the contract). Written by the peer of
+ * rank 0 only, incrementally: every round's rows are flushed, so a run that dies leaves a
+ * readable file with complete=0 and every finished round; complete=1 is written last. */
+#ifndef MAYFLY_BENCH_TRAIN_RESULTS_H
+#define MAYFLY_BENCH_TRAIN_RESULTS_H
+
+#include <hdf5.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "bench/options.h"
+#include "bench/train.h"
+
+#define MF_SCHEMA_VERSION 1
+
+/* One row of /timing/tasks. */
+typedef struct {
+  int32_t round, peer, task, worker;
+  int32_t retries; /* attempt number of this execution (0: first try) */
+  int32_t status;  /* 0 ok, 1 failed, -1 timed out */
+  double start, end; /* seconds since the run's start, on the peer's clock */
+  double startup, fetch, forward_backward, send;
+  int64_t peak_rss_bytes;
+} mf_task_row;
+
+typedef struct mf_train_results mf_train_results;
+
+/* Creates the file (refusing to replace a complete result unless force). */
+int mf_train_results_create(mf_train_results **out, const char *path, int force, char *err,
+                            size_t errlen);
+hid_t mf_train_results_file(const mf_train_results *r);
+/* Root attributes and /config (every resolved option plus derived values). */
+int mf_train_results_header(mf_train_results *r, const mf_program *program, const void *config,
+                            const char *command_line, const mf_train *t);
+/* One round: phases [MF_PHASE_COUNT][peers] (only phases in mask are written), mean loss. */
+int mf_train_results_round(mf_train_results *r, int round, const double *phases, int peers,
+                           unsigned mask, double loss);
+int mf_train_results_tasks(mf_train_results *r, const mf_task_row *rows, size_t n);
+int mf_train_results_eval(mf_train_results *r, int round, double accuracy);
+/* The final model: /model/parameters and /model/buffers (flat float32, the model's blocks). */
+int mf_train_results_model(mf_train_results *r, const kn_model *model);
+/* Writes complete (and the end time), flushes, closes, frees. */
+int mf_train_results_close(mf_train_results *r, int complete, const char *note);
+
+#endif

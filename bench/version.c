@@ -1,0 +1,10 @@
+/* The suite's version and the git revision it was built from (stamped by the Makefile), so
+ * every result file and header can say exactly what code produced it. */
+#include "bench/options.h"
+
+#ifndef MAYFLY_GIT_REVISION
+#define MAYFLY_GIT_REVISION "unknown"
+#endif
+
+const char mf_suite_version[] = "0.1.0";
+const char mf_git_revision[] = MAYFLY_GIT_REVISION;

@@ -1,0 +1,341 @@
+/* 2-D convolution (PyTorch nn.Conv2d, dilation 1) for NCHW tensors.
+ *   inp (B,C,H,W)  weight (OC,C/groups,KH,KW)  bias (OC) or NULL  out (B,OC,OH,OW)
+ *   OH = (H + 2 pad_h - KH) / stride_h + 1, OW likewise (floor)
+ *   forward   out[b,o] = bias[o] + sum over the group's input channels and the kernel window
+ *   backward  dinp += (transposed conv of dout), dweight += , dbias += sums of dout
+ * Three paths, chosen from the geometry only (never from the data), so equal shapes always give
+ * bit-identical results:
+ *  - depthwise (one input channel per group): direct loops over each (b,c) plane; a gemm of
+ *    M = 1 would waste most of its time.
+ *  - one sample at a time (large planes): per sample and group, im2col into col
+ *    (C/groups*KH*KW, OH*OW) and out = weight col via cblas_sgemm straight into the NCHW output.
+ *    A 1x1, stride 1, unpadded convolution skips im2col: the input plane IS the col matrix.
+ *  - several samples per gemm (small planes, e.g. 4x4 deep in a 32x32 network): col gets the
+ *    columns of n samples side by side, (C/groups*KH*KW, n*OH*OW), so the gemm is wide enough to
+ *    run near sgemm peak; the (OC/groups, n*OH*OW) result is copied plane by plane into NCHW.
+ * Workspace: kn_conv2d_workspace_floats() floats, shared by forward and backward; the model
+ * allocates it once for max_batch (the largest over its layers) and passes it in. */
+#include <cblas.h>
+#include <string.h>
+
+#include "kernels/layers.h"
+
+/* Aim for gemms at least this many columns wide; below it OpenBLAS runs far from peak. */
+enum { KN_CONV_MIN_GEMM_COLUMNS = 512 };
+/* Upper bound on the workspace when batching samples (floats): 16 MiB. */
+#define KN_CONV_MAX_BATCHED_WORKSPACE ((size_t)1 << 22)
+
+int kn_conv2d_init(kn_conv2d *conv, int C, int OC, int kernel, int stride, int padding, int groups,
+                   int H, int W) {
+  memset(conv, 0, sizeof *conv);
+  if (C < 1 || OC < 1 || kernel < 1 || stride < 1 || padding < 0 || groups < 1 || H < 1 || W < 1 ||
+      C % groups || OC % groups)
+    return -1;
+  conv->in_channels = C;
+  conv->out_channels = OC;
+  conv->groups = groups;
+  conv->kernel_h = conv->kernel_w = kernel;
+  conv->stride_h = conv->stride_w = stride;
+  conv->pad_h = conv->pad_w = padding;
+  conv->in_h = H;
+  conv->in_w = W;
+  if (H + 2 * padding < kernel || W + 2 * padding < kernel) return -1;
+  conv->out_h = (H + 2 * padding - kernel) / stride + 1;
+  conv->out_w = (W + 2 * padding - kernel) / stride + 1;
+  return 0;
+}
+
+static int is_depthwise(const kn_conv2d *conv) {
+  return conv->in_channels == conv->groups;
+}
+
+static int is_pointwise(const kn_conv2d *conv) {
+  return conv->kernel_h == 1 && conv->kernel_w == 1 && conv->stride_h == 1 && conv->stride_w == 1 &&
+         conv->pad_h == 0 && conv->pad_w == 0;
+}
+
+/* Rows of the col matrix (= the gemm's K) and the per-group channel counts. */
+static int col_rows(const kn_conv2d *conv) {
+  return conv->in_channels / conv->groups * conv->kernel_h * conv->kernel_w;
+}
+
+/* How many samples share one gemm: enough to make it KN_CONV_MIN_GEMM_COLUMNS wide, within the
+ * workspace bound, never more than B. */
+static int samples_per_gemm(const kn_conv2d *conv, int B) {
+  size_t plane = (size_t)conv->out_h * conv->out_w;
+  int n = (int)((KN_CONV_MIN_GEMM_COLUMNS + plane - 1) / plane);
+  size_t per_sample = ((size_t)col_rows(conv) + conv->out_channels / conv->groups) * plane;
+  if ((size_t)n * per_sample > KN_CONV_MAX_BATCHED_WORKSPACE)
+    n = (int)(KN_CONV_MAX_BATCHED_WORKSPACE / per_sample);
+  if (n > B) n = B;
+  return n < 1 ? 1 : n;
+}
+
+size_t kn_conv2d_workspace_floats(const kn_conv2d *conv, int max_batch) {
+  if (is_depthwise(conv)) return 0;
+  size_t plane = (size_t)conv->out_h * conv->out_w;
+  int n = samples_per_gemm(conv, max_batch);
+  if (n == 1) return is_pointwise(conv) ? 0 : (size_t)col_rows(conv) * plane;
+  return ((size_t)col_rows(conv) + conv->out_channels / conv->groups) * n * plane;
+}
+
+/* The output columns ow whose input column ow*stride - pad + k lies inside 0..W-1: [*lo, *hi). */
+static void valid_range(int k, int stride, int pad, int in, int out, int *lo, int *hi) {
+  int first = pad - k; /* ow*stride >= first */
+  int l = first <= 0 ? 0 : (first + stride - 1) / stride;
+  int last = in - 1 + pad - k; /* ow*stride <= last */
+  int h = last < 0 ? 0 : last / stride + 1;
+  *lo = l < out ? l : out;
+  *hi = h < out ? h : out;
+  if (*hi < *lo) *hi = *lo;
+}
+
+/* One sample's channels [C/groups planes of H*W] -> its OH*OW columns of col, whose rows are
+ * ldcol floats apart. Padding becomes zeros. */
+static void im2col(const kn_conv2d *conv, const float *inp, float *col, size_t ldcol) {
+  const int channels = conv->in_channels / conv->groups, H = conv->in_h, W = conv->in_w;
+  const int KH = conv->kernel_h, KW = conv->kernel_w, OH = conv->out_h, OW = conv->out_w;
+  const int sh = conv->stride_h, sw = conv->stride_w, ph = conv->pad_h, pw = conv->pad_w;
+  for (int c = 0; c < channels; c++)
+    for (int kh = 0; kh < KH; kh++)
+      for (int kw = 0; kw < KW; kw++) {
+        float *row = col + ((size_t)(c * KH + kh) * KW + kw) * ldcol;
+        int lo, hi;
+        valid_range(kw, sw, pw, W, OW, &lo, &hi);
+        for (int oh = 0; oh < OH; oh++) {
+          float *dst = row + (size_t)oh * OW;
+          int ih = oh * sh - ph + kh;
+          if (ih < 0 || ih >= H) {
+            memset(dst, 0, (size_t)OW * sizeof(float));
+            continue;
+          }
+          const float *src = inp + ((size_t)c * H + ih) * W - pw + kw;
+          for (int ow = 0; ow < lo; ow++) dst[ow] = 0.0f;
+          if (sw == 1)
+            memcpy(dst + lo, src + lo, (size_t)(hi - lo) * sizeof(float));
+          else
+            for (int ow = lo; ow < hi; ow++) dst[ow] = src[ow * sw];
+          for (int ow = hi; ow < OW; ow++) dst[ow] = 0.0f;
+        }
+      }
+}
+
+/* The adjoint of im2col: adds the columns back onto the input planes (dinp += ...). */
+static void col2im(const kn_conv2d *conv, const float *col, size_t ldcol, float *dinp) {
+  const int channels = conv->in_channels / conv->groups, H = conv->in_h, W = conv->in_w;
+  const int KH = conv->kernel_h, KW = conv->kernel_w, OH = conv->out_h, OW = conv->out_w;
+  const int sh = conv->stride_h, sw = conv->stride_w, ph = conv->pad_h, pw = conv->pad_w;
+  for (int c = 0; c < channels; c++)
+    for (int kh = 0; kh < KH; kh++)
+      for (int kw = 0; kw < KW; kw++) {
+        const float *row = col + ((size_t)(c * KH + kh) * KW + kw) * ldcol;
+        int lo, hi;
+        valid_range(kw, sw, pw, W, OW, &lo, &hi);
+        for (int oh = 0; oh < OH; oh++) {
+          int ih = oh * sh - ph + kh;
+          if (ih < 0 || ih >= H) continue;
+          const float *src = row + (size_t)oh * OW;
+          float *dst = dinp + ((size_t)c * H + ih) * W - pw + kw;
+          if (sw == 1)
+            for (int ow = lo; ow < hi; ow++) dst[ow] += src[ow];
+          else
+            for (int ow = lo; ow < hi; ow++) dst[ow * sw] += src[ow];
+        }
+      }
+}
+
+/* ---- depthwise: one input channel per group, OC/C outputs per channel ---------------------- */
+
+static void depthwise_forward(const kn_conv2d *conv, float *out, const float *inp,
+                              const float *weight, const float *bias, int B) {
+  const int C = conv->in_channels, OC = conv->out_channels, per = OC / C;
+  const int H = conv->in_h, W = conv->in_w, OH = conv->out_h, OW = conv->out_w;
+  const int KH = conv->kernel_h, KW = conv->kernel_w;
+  const int sh = conv->stride_h, sw = conv->stride_w, ph = conv->pad_h, pw = conv->pad_w;
+  for (int b = 0; b < B; b++)
+    for (int o = 0; o < OC; o++) {
+      const float *in = inp + ((size_t)b * C + o / per) * H * W;
+      const float *w = weight + (size_t)o * KH * KW;
+      float *dst = out + ((size_t)b * OC + o) * OH * OW;
+      float init = bias ? bias[o] : 0.0f;
+      for (int i = 0; i < OH * OW; i++) dst[i] = init;
+      for (int kh = 0; kh < KH; kh++)
+        for (int kw = 0; kw < KW; kw++) {
+          const float wv = w[kh * KW + kw];
+          int lo, hi;
+          valid_range(kw, sw, pw, W, OW, &lo, &hi);
+          for (int oh = 0; oh < OH; oh++) {
+            int ih = oh * sh - ph + kh;
+            if (ih < 0 || ih >= H) continue;
+            const float *src = in + (size_t)ih * W - pw + kw;
+            float *row = dst + (size_t)oh * OW;
+            if (sw == 1)
+              for (int ow = lo; ow < hi; ow++) row[ow] += wv * src[ow];
+            else
+              for (int ow = lo; ow < hi; ow++) row[ow] += wv * src[ow * sw];
+          }
+        }
+    }
+}
+
+static void depthwise_backward(const kn_conv2d *conv, float *dinp, float *dweight, float *dbias,
+                               const float *dout, const float *inp, const float *weight, int B) {
+  const int C = conv->in_channels, OC = conv->out_channels, per = OC / C;
+  const int H = conv->in_h, W = conv->in_w, OH = conv->out_h, OW = conv->out_w;
+  const int KH = conv->kernel_h, KW = conv->kernel_w;
+  const int sh = conv->stride_h, sw = conv->stride_w, ph = conv->pad_h, pw = conv->pad_w;
+  for (int b = 0; b < B; b++)
+    for (int o = 0; o < OC; o++) {
+      const size_t in_offset = ((size_t)b * C + o / per) * H * W;
+      const float *in = inp + in_offset;
+      const float *w = weight + (size_t)o * KH * KW;
+      float *dw = dweight + (size_t)o * KH * KW;
+      const float *g = dout + ((size_t)b * OC + o) * OH * OW;
+      if (dbias) {
+        float sum = 0.0f;
+        for (int i = 0; i < OH * OW; i++) sum += g[i];
+        dbias[o] += sum;
+      }
+      for (int kh = 0; kh < KH; kh++)
+        for (int kw = 0; kw < KW; kw++) {
+          const float wv = w[kh * KW + kw];
+          float dwv = 0.0f;
+          int lo, hi;
+          valid_range(kw, sw, pw, W, OW, &lo, &hi);
+          for (int oh = 0; oh < OH; oh++) {
+            int ih = oh * sh - ph + kh;
+            if (ih < 0 || ih >= H) continue;
+            const float *src = in + (size_t)ih * W - pw + kw;
+            const float *grow = g + (size_t)oh * OW;
+            for (int ow = lo; ow < hi; ow++) dwv += grow[ow] * src[ow * sw];
+            if (dinp) {
+              float *drow = dinp + in_offset + (size_t)ih * W - pw + kw;
+              for (int ow = lo; ow < hi; ow++) drow[ow * sw] += wv * grow[ow];
+            }
+          }
+          dw[kh * KW + kw] += dwv;
+        }
+    }
+}
+
+/* ---- gemm paths ------------------------------------------------------------------------------ */
+
+void kn_conv2d_forward(const kn_conv2d *conv, float *out, const float *inp, const float *weight,
+                       const float *bias, int B, float *workspace) {
+  if (is_depthwise(conv)) {
+    depthwise_forward(conv, out, inp, weight, bias, B);
+    return;
+  }
+  const int G = conv->groups, Cg = conv->in_channels / G, OCg = conv->out_channels / G;
+  const int K = col_rows(conv);
+  const size_t in_plane = (size_t)conv->in_h * conv->in_w;
+  const size_t plane = (size_t)conv->out_h * conv->out_w;
+  const int n = samples_per_gemm(conv, B);
+  for (int b0 = 0; b0 < B; b0 += n) {
+    const int count = B - b0 < n ? B - b0 : n;
+    const size_t columns = (size_t)count * plane;
+    for (int g = 0; g < G; g++) {
+      const float *w = weight + (size_t)g * OCg * K;
+      if (n == 1) { /* straight into the NCHW output plane block of (b0, group g) */
+        const float *in = inp + ((size_t)b0 * conv->in_channels + (size_t)g * Cg) * in_plane;
+        float *dst = out + ((size_t)b0 * conv->out_channels + (size_t)g * OCg) * plane;
+        const float *col = in;
+        if (!is_pointwise(conv)) {
+          im2col(conv, in, workspace, plane);
+          col = workspace;
+        }
+        float beta = 0.0f;
+        if (bias) {
+          for (int o = 0; o < OCg; o++)
+            for (size_t p = 0; p < plane; p++) dst[o * plane + p] = bias[g * OCg + o];
+          beta = 1.0f;
+        }
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, OCg, (int)plane, K, 1.0f, w, K, col,
+                    (int)plane, beta, dst, (int)plane);
+        continue;
+      }
+      float *col = workspace, *result = workspace + (size_t)K * columns;
+      for (int s = 0; s < count; s++)
+        im2col(conv, inp + ((size_t)(b0 + s) * conv->in_channels + (size_t)g * Cg) * in_plane,
+               col + s * plane, columns);
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, OCg, (int)columns, K, 1.0f, w, K, col,
+                  (int)columns, 0.0f, result, (int)columns);
+      for (int s = 0; s < count; s++)
+        for (int o = 0; o < OCg; o++) {
+          const float *src = result + (size_t)o * columns + s * plane;
+          float *dst = out + ((size_t)(b0 + s) * conv->out_channels + g * OCg + o) * plane;
+          const float add = bias ? bias[g * OCg + o] : 0.0f;
+          for (size_t p = 0; p < plane; p++) dst[p] = src[p] + add;
+        }
+    }
+  }
+}
+
+void kn_conv2d_backward(const kn_conv2d *conv, float *dinp, float *dweight, float *dbias,
+                        const float *dout, const float *inp, const float *weight, int B,
+                        float *workspace) {
+  if (is_depthwise(conv)) {
+    depthwise_backward(conv, dinp, dweight, dbias, dout, inp, weight, B);
+    return;
+  }
+  const int G = conv->groups, Cg = conv->in_channels / G, OCg = conv->out_channels / G;
+  const int K = col_rows(conv);
+  const size_t in_plane = (size_t)conv->in_h * conv->in_w;
+  const size_t plane = (size_t)conv->out_h * conv->out_w;
+  const int n = samples_per_gemm(conv, B);
+  if (dbias)
+    for (int b = 0; b < B; b++)
+      for (int o = 0; o < conv->out_channels; o++) {
+        const float *g = dout + ((size_t)b * conv->out_channels + o) * plane;
+        float sum = 0.0f;
+        for (size_t p = 0; p < plane; p++) sum += g[p];
+        dbias[o] += sum;
+      }
+  for (int b0 = 0; b0 < B; b0 += n) {
+    const int count = B - b0 < n ? B - b0 : n;
+    const size_t columns = (size_t)count * plane;
+    for (int g = 0; g < G; g++) {
+      const float *w = weight + (size_t)g * OCg * K;
+      float *dw = dweight + (size_t)g * OCg * K;
+      if (n == 1) {
+        const size_t in_offset = ((size_t)b0 * conv->in_channels + (size_t)g * Cg) * in_plane;
+        const float *grad = dout + ((size_t)b0 * conv->out_channels + (size_t)g * OCg) * plane;
+        if (is_pointwise(conv)) { /* col is the input itself, dcol is dinp itself */
+          cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, OCg, K, (int)plane, 1.0f, grad,
+                      (int)plane, inp + in_offset, (int)plane, 1.0f, dw, K);
+          if (dinp)
+            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, K, (int)plane, OCg, 1.0f, w, K,
+                        grad, (int)plane, 1.0f, dinp + in_offset, (int)plane);
+          continue;
+        }
+        im2col(conv, inp + in_offset, workspace, plane);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, OCg, K, (int)plane, 1.0f, grad,
+                    (int)plane, workspace, (int)plane, 1.0f, dw, K);
+        if (dinp) {
+          cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, K, (int)plane, OCg, 1.0f, w, K, grad,
+                      (int)plane, 0.0f, workspace, (int)plane);
+          col2im(conv, workspace, plane, dinp + in_offset);
+        }
+        continue;
+      }
+      float *col = workspace, *grad = workspace + (size_t)K * columns;
+      for (int s = 0; s < count; s++) {
+        im2col(conv, inp + ((size_t)(b0 + s) * conv->in_channels + (size_t)g * Cg) * in_plane,
+               col + s * plane, columns);
+        for (int o = 0; o < OCg; o++)
+          memcpy(grad + (size_t)o * columns + s * plane,
+                 dout + ((size_t)(b0 + s) * conv->out_channels + g * OCg + o) * plane,
+                 plane * sizeof(float));
+      }
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, OCg, K, (int)columns, 1.0f, grad,
+                  (int)columns, col, (int)columns, 1.0f, dw, K);
+      if (dinp) {
+        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, K, (int)columns, OCg, 1.0f, w, K, grad,
+                    (int)columns, 0.0f, col, (int)columns);
+        for (int s = 0; s < count; s++)
+          col2im(conv, col + s * plane, columns,
+                 dinp + ((size_t)(b0 + s) * conv->in_channels + (size_t)g * Cg) * in_plane);
+      }
+    }
+  }
+}

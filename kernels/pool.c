@@ -1,0 +1,179 @@
+/* Pooling over the planes of NCHW tensors: max pool (PyTorch nn.MaxPool2d, incl. ceil_mode),
+ * average pool (nn.AvgPool2d, count_include_pad) and adaptive average pool
+ * (nn.AdaptiveAvgPool2d; output 1x1 is global average pooling).
+ *   inp (B,C,H,W)  out (B,C,OH,OW)  argmax (B,C,OH,OW) int32, index into the input plane
+ *   max:      out = max over the window; backward dinp[argmax] += dout
+ *   average:  out = sum over the window / divisor; backward spreads dout / divisor
+ * Output sizes and divisors follow PyTorch's pooling_output_shape / avg_pool2d exactly: with
+ * ceil_mode the last window may hang over the edge but must start inside the input or left
+ * padding; count_include_pad counts padded positions, but not the part of a ceil_mode window
+ * beyond the padding. Ties in max pooling go to the first maximum in row-major window order
+ * and NaN wins, as in PyTorch. */
+#include <math.h>
+#include <string.h>
+
+#include "kernels/layers.h"
+
+static int pooled_size(int in, int kernel, int stride, int pad, int ceil_mode) {
+  int span = in + 2 * pad - kernel + (ceil_mode ? stride - 1 : 0);
+  int out = span / stride + 1;
+  if (ceil_mode && (out - 1) * stride >= in + pad) out--;
+  return out;
+}
+
+int kn_pool2d_init(kn_pool2d *pool, int C, int H, int W, int kernel, int stride, int padding,
+                   int ceil_mode) {
+  memset(pool, 0, sizeof *pool);
+  if (C < 1 || H < 1 || W < 1 || kernel < 1 || stride < 1 || padding < 0 || 2 * padding > kernel ||
+      H + 2 * padding < kernel || W + 2 * padding < kernel)
+    return -1;
+  pool->channels = C;
+  pool->in_h = H;
+  pool->in_w = W;
+  pool->kernel_h = pool->kernel_w = kernel;
+  pool->stride_h = pool->stride_w = stride;
+  pool->pad_h = pool->pad_w = padding;
+  pool->ceil_mode = ceil_mode != 0;
+  pool->count_include_pad = 1;
+  pool->out_h = pooled_size(H, kernel, stride, padding, pool->ceil_mode);
+  pool->out_w = pooled_size(W, kernel, stride, padding, pool->ceil_mode);
+  return 0;
+}
+
+void kn_maxpool2d_forward(const kn_pool2d *pool, float *out, int32_t *argmax, const float *inp,
+                          int B) {
+  const int H = pool->in_h, W = pool->in_w, OH = pool->out_h, OW = pool->out_w;
+  const long planes = (long)B * pool->channels;
+  for (long p = 0; p < planes; p++) {
+    const float *in = inp + p * H * W;
+    float *o = out + p * OH * OW;
+    int32_t *arg = argmax + p * OH * OW;
+    for (int oh = 0; oh < OH; oh++) {
+      int h0 = oh * pool->stride_h - pool->pad_h, h1 = h0 + pool->kernel_h;
+      if (h0 < 0) h0 = 0;
+      if (h1 > H) h1 = H;
+      for (int ow = 0; ow < OW; ow++) {
+        int w0 = ow * pool->stride_w - pool->pad_w, w1 = w0 + pool->kernel_w;
+        if (w0 < 0) w0 = 0;
+        if (w1 > W) w1 = W;
+        float best = -INFINITY;
+        int best_at = h0 * W + w0;
+        for (int h = h0; h < h1; h++)
+          for (int w = w0; w < w1; w++) {
+            float v = in[h * W + w];
+            if (v > best || isnan(v)) {
+              best = v;
+              best_at = h * W + w;
+            }
+          }
+        o[oh * OW + ow] = best;
+        arg[oh * OW + ow] = best_at;
+      }
+    }
+  }
+}
+
+void kn_maxpool2d_backward(const kn_pool2d *pool, float *dinp, const float *dout,
+                           const int32_t *argmax, int B) {
+  const long in_plane = (long)pool->in_h * pool->in_w, plane = (long)pool->out_h * pool->out_w;
+  const long planes = (long)B * pool->channels;
+  for (long p = 0; p < planes; p++) {
+    float *d = dinp + p * in_plane;
+    const float *g = dout + p * plane;
+    const int32_t *arg = argmax + p * plane;
+    for (long i = 0; i < plane; i++) d[arg[i]] += g[i];
+  }
+}
+
+/* The window of output (oh, ow) clipped to the input, and PyTorch's divisor for it. */
+static float avg_window(const kn_pool2d *pool, int oh, int ow, int *h0, int *h1, int *w0, int *w1) {
+  int hs = oh * pool->stride_h - pool->pad_h, ws = ow * pool->stride_w - pool->pad_w;
+  int he = hs + pool->kernel_h, we = ws + pool->kernel_w;
+  if (he > pool->in_h + pool->pad_h) he = pool->in_h + pool->pad_h;
+  if (we > pool->in_w + pool->pad_w) we = pool->in_w + pool->pad_w;
+  int padded_count = (he - hs) * (we - ws);
+  *h0 = hs < 0 ? 0 : hs;
+  *w0 = ws < 0 ? 0 : ws;
+  *h1 = he > pool->in_h ? pool->in_h : he;
+  *w1 = we > pool->in_w ? pool->in_w : we;
+  return (float)(pool->count_include_pad ? padded_count : (*h1 - *h0) * (*w1 - *w0));
+}
+
+void kn_avgpool2d_forward(const kn_pool2d *pool, float *out, const float *inp, int B) {
+  const int H = pool->in_h, W = pool->in_w, OH = pool->out_h, OW = pool->out_w;
+  const long planes = (long)B * pool->channels;
+  for (long p = 0; p < planes; p++) {
+    const float *in = inp + p * H * W;
+    float *o = out + p * OH * OW;
+    for (int oh = 0; oh < OH; oh++)
+      for (int ow = 0; ow < OW; ow++) {
+        int h0, h1, w0, w1;
+        float divisor = avg_window(pool, oh, ow, &h0, &h1, &w0, &w1);
+        float sum = 0.0f;
+        for (int h = h0; h < h1; h++)
+          for (int w = w0; w < w1; w++) sum += in[h * W + w];
+        o[oh * OW + ow] = sum / divisor;
+      }
+  }
+}
+
+void kn_avgpool2d_backward(const kn_pool2d *pool, float *dinp, const float *dout, int B) {
+  const int H = pool->in_h, W = pool->in_w, OH = pool->out_h, OW = pool->out_w;
+  const long planes = (long)B * pool->channels;
+  for (long p = 0; p < planes; p++) {
+    float *d = dinp + p * H * W;
+    const float *g = dout + p * OH * OW;
+    for (int oh = 0; oh < OH; oh++)
+      for (int ow = 0; ow < OW; ow++) {
+        int h0, h1, w0, w1;
+        float share = g[oh * OW + ow] / avg_window(pool, oh, ow, &h0, &h1, &w0, &w1);
+        for (int h = h0; h < h1; h++)
+          for (int w = w0; w < w1; w++) d[h * W + w] += share;
+      }
+  }
+}
+
+/* Adaptive windows: output o covers input [floor(o I / O), ceil((o + 1) I / O)). */
+static int adaptive_start(int o, int in, int out) {
+  return (int)(((long)o * in) / out);
+}
+static int adaptive_end(int o, int in, int out) {
+  return (int)(((long)(o + 1) * in + out - 1) / out);
+}
+
+void kn_adaptive_avgpool2d_forward(float *out, const float *inp, int B, int C, int H, int W, int OH,
+                                   int OW) {
+  const long planes = (long)B * C;
+  for (long p = 0; p < planes; p++) {
+    const float *in = inp + p * H * W;
+    float *o = out + p * OH * OW;
+    for (int oh = 0; oh < OH; oh++) {
+      int h0 = adaptive_start(oh, H, OH), h1 = adaptive_end(oh, H, OH);
+      for (int ow = 0; ow < OW; ow++) {
+        int w0 = adaptive_start(ow, W, OW), w1 = adaptive_end(ow, W, OW);
+        float sum = 0.0f;
+        for (int h = h0; h < h1; h++)
+          for (int w = w0; w < w1; w++) sum += in[h * W + w];
+        o[oh * OW + ow] = sum / (float)((h1 - h0) * (w1 - w0));
+      }
+    }
+  }
+}
+
+void kn_adaptive_avgpool2d_backward(float *dinp, const float *dout, int B, int C, int H, int W,
+                                    int OH, int OW) {
+  const long planes = (long)B * C;
+  for (long p = 0; p < planes; p++) {
+    float *d = dinp + p * H * W;
+    const float *g = dout + p * OH * OW;
+    for (int oh = 0; oh < OH; oh++) {
+      int h0 = adaptive_start(oh, H, OH), h1 = adaptive_end(oh, H, OH);
+      for (int ow = 0; ow < OW; ow++) {
+        int w0 = adaptive_start(ow, W, OW), w1 = adaptive_end(ow, W, OW);
+        float share = g[oh * OW + ow] / (float)((h1 - h0) * (w1 - w0));
+        for (int h = h0; h < h1; h++)
+          for (int w = w0; w < w1; w++) d[h * W + w] += share;
+      }
+    }
+  }
+}

@@ -1,0 +1,72 @@
+/* Small structural layers on NCHW tensors: channel concatenation (SqueezeNet's fire modules),
+ * per-channel scaling (squeeze-and-excitation), residual add. Flatten needs no code: a
+ * contiguous (B,C,H,W) array already is the (B,C*H*W) matrix PyTorch's flatten(1) gives.
+ *   concat   a (B,Ca,HW), b (B,Cb,HW) -> out (B,Ca+Cb,HW); backward splits dout
+ *   scale    inp (B,C,HW), scale (B,C) -> out = inp * scale[b,c];
+ *            backward dinp += dout scale, dscale[b,c] += sum over HW of dout inp
+ *   add      out = a + b (n floats); backward da += dout, db += dout */
+#include <string.h>
+
+#include "kernels/layers.h"
+
+void kn_concat_channels_forward(float *out, const float *a, int Ca, const float *b, int Cb, int B,
+                                int HW) {
+  const size_t na = (size_t)Ca * HW, nb = (size_t)Cb * HW;
+  for (int s = 0; s < B; s++) {
+    float *o = out + (size_t)s * (na + nb);
+    memcpy(o, a + (size_t)s * na, na * sizeof(float));
+    memcpy(o + na, b + (size_t)s * nb, nb * sizeof(float));
+  }
+}
+
+void kn_concat_channels_backward(float *da, float *db, const float *dout, int Ca, int Cb, int B,
+                                 int HW) {
+  const size_t na = (size_t)Ca * HW, nb = (size_t)Cb * HW;
+  for (int s = 0; s < B; s++) {
+    const float *g = dout + (size_t)s * (na + nb);
+    if (da) {
+      float *d = da + (size_t)s * na;
+      for (size_t i = 0; i < na; i++) d[i] += g[i];
+    }
+    if (db) {
+      float *d = db + (size_t)s * nb;
+      for (size_t i = 0; i < nb; i++) d[i] += g[na + i];
+    }
+  }
+}
+
+void kn_channel_scale_forward(float *out, const float *inp, const float *scale, int B, int C,
+                              int HW) {
+  for (long p = 0; p < (long)B * C; p++) {
+    const float *x = inp + p * HW;
+    float *y = out + p * HW;
+    const float s = scale[p];
+    for (int i = 0; i < HW; i++) y[i] = x[i] * s;
+  }
+}
+
+void kn_channel_scale_backward(float *dinp, float *dscale, const float *dout, const float *inp,
+                               const float *scale, int B, int C, int HW) {
+  for (long p = 0; p < (long)B * C; p++) {
+    const float *x = inp + p * HW, *g = dout + p * HW;
+    float sum = 0.0f;
+    for (int i = 0; i < HW; i++) sum += g[i] * x[i];
+    if (dscale) dscale[p] += sum;
+    if (dinp) {
+      float *d = dinp + p * HW;
+      const float s = scale[p];
+      for (int i = 0; i < HW; i++) d[i] += g[i] * s;
+    }
+  }
+}
+
+void kn_add_forward(float *out, const float *a, const float *b, long n) {
+  for (long i = 0; i < n; i++) out[i] = a[i] + b[i];
+}
+
+void kn_add_backward(float *da, float *db, const float *dout, long n) {
+  if (da)
+    for (long i = 0; i < n; i++) da[i] += dout[i];
+  if (db)
+    for (long i = 0; i < n; i++) db[i] += dout[i];
+}
