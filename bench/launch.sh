@@ -57,6 +57,8 @@ note() { [ "$quiet" -eq 1 ] || echo "mayfly-launch: $*" >&2; }
 if [ "$(id -u)" -eq 0 ]; then
   export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 fi
+# Ranks' stderr is a pipe under mpirun: tell them whether the user is watching a terminal.
+[ -t 2 ] && export MAYFLY_PROGRESS=${MAYFLY_PROGRESS:-1}
 export OMPI_MCA_rmaps_base_oversubscribe=${OMPI_MCA_rmaps_base_oversubscribe:-1}
 export OMPI_MCA_pml=${OMPI_MCA_pml:-ob1}
 export OMPI_MCA_mpi_yield_when_idle=${OMPI_MCA_mpi_yield_when_idle:-1}
