@@ -34,7 +34,8 @@ TESTS    := $(patsubst tests/%.c,$(BIN)/tests/%,$(TEST_SRC))
 all: $(PROGRAMS) $(TESTS)
 
 GIT_REVISION := $(shell git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)$(shell git diff --quiet HEAD 2>/dev/null || echo -dirty)
-$(BUILD)/bench/version.o: CFLAGS += -DMAYFLY_GIT_REVISION='"$(GIT_REVISION)"'
+$(BUILD)/bench/version.o: CFLAGS += -DMAYFLY_GIT_REVISION='"$(GIT_REVISION)"' \
+    -DMAYFLY_BUILD_FLAGS='"-std=c11 $(strip $(OPT) $(SANITIZE))"'
 $(BUILD)/bench/version.o: FORCE
 FORCE:
 

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "bench/h5util.h"
+#include "bench/options.h"
 
 #define LINE 256
 
@@ -102,6 +103,7 @@ int mf_environment_record(hid_t file, MPI_Comm comm, char *err, size_t errlen) {
   const char *coretype = getenv("OPENBLAS_CORETYPE");
   rc |= mf_h5_attr_string(group, "openblas_coretype", coretype ? coretype : "");
   rc |= mf_h5_attr_string(group, "compiler", "gcc " __VERSION__);
+  rc |= mf_h5_attr_string(group, "compiler_flags", mf_build_flags);
   rc |= mf_h5_attr_string(group, "hwloc_version", HWLOC_VERSION);
   hsize_t dims[1] = {(hsize_t)peers};
   hid_t string_type = H5Tcopy(H5T_C_S1);

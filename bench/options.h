@@ -66,5 +66,6 @@ void mf_error(const char *program, const char *format, ...)
 /* Suite version and the git revision the binary was built from. */
 extern const char mf_suite_version[];
 extern const char mf_git_revision[];
+extern const char mf_build_flags[]; /* optimisation and sanitizer flags of this build */
 
 #endif

@@ -6,5 +6,10 @@
 #define MAYFLY_GIT_REVISION "unknown"
 #endif
 
+#ifndef MAYFLY_BUILD_FLAGS
+#define MAYFLY_BUILD_FLAGS "unknown"
+#endif
+
+const char mf_build_flags[] = MAYFLY_BUILD_FLAGS;
 const char mf_suite_version[] = "0.1.0";
 const char mf_git_revision[] = MAYFLY_GIT_REVISION;
