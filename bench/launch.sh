@@ -70,20 +70,34 @@ if [ -n "${SLURM_JOB_ID:-}" ] && [ "${SLURM_JOB_NUM_NODES:-1}" -gt 1 ]; then
   unset OMPI_MCA_btl_tcp_if_include OMPI_MCA_oob_tcp_if_include # real network between nodes
 fi
 
+stop_run() { # pid status_dir
+  kill -TERM -- -"$1" 2>/dev/null
+  for _ in $(seq 20); do kill -0 "$1" 2>/dev/null || break; sleep 0.5; done
+  kill -KILL -- -"$1" 2>/dev/null
+  rm -rf "$2"
+  note "interrupted; stopped the run"
+  exit 143
+}
+
 run_attempt() { # -> sets attempt_rc; 0 finished, 1 timed out
-  local status_dir start pid code worst reported lingering=0
+  local status_dir start pid code worst reported=0 lingering=0 reports
   status_dir=$(mktemp -d "${TMPDIR:-/tmp}/mayfly-status.XXXXXX")
   start=$SECONDS
   # shellcheck disable=SC2086
   MAYFLY_STATUS_DIR=$status_dir setsid mpirun -np "$np" --bind-to none \
       ${MAYFLY_MPIRUN_ARGS:-} "$@" &
   pid=$!
-  trap 'kill -KILL -- -$pid 2>/dev/null; rm -rf "$status_dir"; exit 130' INT TERM
+  # Slurm's time limit and Ctrl-C: pass SIGTERM on (mpirun forwards it to the ranks, which
+  # mark their results interrupted), give them 10 s, then make sure nothing is left.
+  trap 'stop_run "$pid" "$status_dir"' INT TERM
   while kill -0 "$pid" 2>/dev/null; do
-    reported=$(find "$status_dir" -name 'rank-*' 2>/dev/null | wc -l)
-    if [ "$reported" -ge "$np" ]; then
+    reports=("$status_dir"/rank-[0-9]*) # a glob, not a subprocess: this loop must stay cheap
+    [ -e "${reports[0]}" ] && reported=${#reports[@]} || reported=0
+    if [ "$reported" -lt "$np" ]; then
+      lingering=0
+    else
       lingering=$((lingering + 1))
-      if [ "$lingering" -ge $((grace * 5)) ]; then
+      if [ "$lingering" -ge $((grace * 2)) ]; then
         worst=0
         for f in "$status_dir"/rank-*; do
           code=$(cat "$f" 2>/dev/null || echo 1)
@@ -110,7 +124,7 @@ run_attempt() { # -> sets attempt_rc; 0 finished, 1 timed out
       trap - INT TERM
       return 1
     fi
-    sleep 0.2
+    sleep 0.5
   done
   wait "$pid"
   attempt_rc=$?

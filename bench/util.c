@@ -12,7 +12,7 @@ void mf_report_exit(int rank, int code) {
   if (!dir || !*dir || rank < 0) return;
   char path[4096], temporary[4200];
   snprintf(path, sizeof path, "%s/rank-%d", dir, rank);
-  snprintf(temporary, sizeof temporary, "%s.tmp", path);
+  snprintf(temporary, sizeof temporary, "%s/.rank-%d.tmp", dir, rank); /* not matched by rank-* */
   FILE *f = fopen(temporary, "w");
   if (!f) return;
   fprintf(f, "%d\n", code);
