@@ -75,11 +75,28 @@ check: deps
 	@$(MAKE) --no-print-directory all WERROR=-Werror
 	@./tests/run.sh
 
-# The same tests built with AddressSanitizer and UndefinedBehaviorSanitizer.
+# The same tests built with AddressSanitizer and UndefinedBehaviorSanitizer. Two passes: the
+# unit tests with leak checking, the integration tests (MPI programs under mpirun) without it -
+# tests/asan.supp explains why. Any sanitizer report fails the test (UBSan does not recover).
+# Reports also land in build-asan/sanitizer-logs/ (log_path), so that an error in a spawned
+# worker whose task was retried elsewhere, or in output a test discards, still fails the target.
+ASAN_LOGS = $(CURDIR)/build-asan/sanitizer-logs
+ASAN_RUN = MAYFLY_BIN=bin-asan UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1:log_path=$(ASAN_LOGS)/ubsan \
+    LSAN_OPTIONS=suppressions=$(CURDIR)/tests/asan.supp:print_suppressions=0
 asan: deps
 	@$(MAKE) --no-print-directory all BUILD=build-asan BIN=bin-asan OPT=-O1 \
 	    SANITIZE="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined"
-	@MAYFLY_BIN=bin-asan ./tests/run.sh
+	@rm -rf $(ASAN_LOGS) && mkdir -p $(ASAN_LOGS)
+	@status=0; \
+	  $(ASAN_RUN) ASAN_OPTIONS=detect_leaks=1:log_path=$(ASAN_LOGS)/asan MAYFLY_TESTS='^test_' \
+	    ./tests/run.sh || status=1; \
+	  names=$$(cd tests/integration && ls *.sh | sed 's/\.sh$$//' | paste -sd'|' -); \
+	  $(ASAN_RUN) ASAN_OPTIONS=detect_leaks=0:log_path=$(ASAN_LOGS)/asan \
+	    MAYFLY_TESTS="^($$names)$$" ./tests/run.sh || status=1; \
+	  if [ -n "$$(ls $(ASAN_LOGS))" ]; then \
+	    echo "sanitizer reports in $(ASAN_LOGS):"; head -n 30 $(ASAN_LOGS)/*; status=1; \
+	  else echo "no sanitizer reports"; fi; \
+	  exit $$status
 
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')
@@ -88,3 +105,29 @@ clean:
 	rm -rf build build-asan bin bin-asan
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
+
+# Figures and summary.md from every results file under RESULTS (results/README.md).
+figures: ; /usr/bin/python3 results/figures.py $(or $(RESULTS),results)
+.PHONY: figures
+
+# ---- Fuzzing (tests/fuzz/): libFuzzer targets for the dataset readers and the option parser,
+# built with clang plus ASan and UBSan into build-fuzz/ and bin-fuzz/. `make fuzz` builds them
+# and fuzzes each for FUZZ_SECONDS (tests/fuzz/run.sh; crashers land in build-fuzz/artifacts/).
+FUZZ_CC       ?= clang
+FUZZ_BUILD    ?= build-fuzz
+FUZZ_BIN      ?= bin-fuzz
+FUZZ_SANITIZE  = -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
+FUZZ_LIBS      = $(patsubst $(BUILD)/%,$(FUZZ_BUILD)/%,$(LIBS))
+FUZZ_TARGETS  := $(patsubst tests/fuzz/%.c,$(FUZZ_BIN)/%,$(wildcard tests/fuzz/fuzz_*.c))
+
+.PHONY: fuzz fuzz-build
+fuzz-build:
+	@$(MAKE) --no-print-directory CC=$(FUZZ_CC) BUILD=$(FUZZ_BUILD) BIN=$(FUZZ_BIN) OPT=-O1 \
+	    SANITIZE="$(FUZZ_SANITIZE) -fsanitize=fuzzer-no-link" $(FUZZ_TARGETS)
+
+$(FUZZ_BIN)/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/fuzz_common.h $(FUZZ_LIBS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -fsanitize=fuzzer $< $(FUZZ_LIBS) $(LDLIBS) -o $@
+
+fuzz:
+	@./tests/fuzz/run.sh $(FUZZ_SECONDS)

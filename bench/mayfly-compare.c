@@ -18,8 +18,14 @@
 
 static const char *const program = "mayfly-compare";
 
-/* Options that may differ between the two runs. */
-static const char *const ignored_options[] = {"mode", "output", "force", NULL};
+/* Options that may differ between the two runs: where results go, and the serverless runtime's
+ * knobs, which change timing and cost but never the mathematics (the pool sums gradients in
+ * task order whoever computed them, and a failed attempt is recomputed from scratch). */
+static const char *const ignored_options[] = {"mode",          "output",        "force",
+                                              "workers",       "keep-alive",    "inject-failures",
+                                              "inject-stalls", "failure-seed",  "spawn-timeout",
+                                              "task-timeout",  "max-retries",   "stage-dir",
+                                              "prices",        "worker-memory", NULL};
 
 typedef struct {
   const char *path;
@@ -177,6 +183,40 @@ static double last_value(hid_t file, const char *path) {
   return result;
 }
 
+/* /cost of a run (written by mayfly-train from the price table of its --prices). */
+static double cost_total(const result_file *r) {
+  double total = NAN;
+  if (H5Lexists(r->file, "/cost", H5P_DEFAULT) <= 0) return NAN;
+  hid_t group = H5Gopen2(r->file, "/cost", H5P_DEFAULT);
+  if (mf_h5_read_attr_double(group, "usd_total", &total) != 0) total = NAN;
+  H5Gclose(group);
+  return total;
+}
+
+static void print_cost(const result_file *r) {
+  if (H5Lexists(r->file, "/cost", H5P_DEFAULT) <= 0) {
+    printf("# cost %-8s: no /cost in %s\n", r->mode, r->path);
+    return;
+  }
+  hid_t group = H5Gopen2(r->file, "/cost", H5P_DEFAULT);
+  char prices[64] = "?", currency[16] = "?";
+  int64_t invocations = 0;
+  double gb = NAN, measured = NAN, serverless = NAN, instances = NAN, total = NAN;
+  mf_h5_read_attr_string(group, "prices", prices, sizeof prices);
+  mf_h5_read_attr_string(group, "currency", currency, sizeof currency);
+  mf_h5_read_attr_int(group, "invocations", &invocations);
+  mf_h5_read_attr_double(group, "worker_gb_seconds", &gb);
+  mf_h5_read_attr_double(group, "measured_gb_seconds", &measured);
+  mf_h5_read_attr_double(group, "usd_serverless", &serverless);
+  mf_h5_read_attr_double(group, "usd_instances", &instances);
+  mf_h5_read_attr_double(group, "usd_total", &total);
+  H5Gclose(group);
+  printf("# cost %-8s (%s): %lld invocations, %.2f GB-s billed (%.2f measured); %s %.6f "
+         "serverless + %.6f instances = %.6f\n",
+         r->mode, prices, (long long)invocations, gb, measured, currency, serverless, instances,
+         total);
+}
+
 /* Prints VALID when both final models are bit-identical. Returns 1 when identical. */
 static int compare_models(const result_file *a, const result_file *b) {
   hsize_t na = 0, nb = 0;
@@ -260,6 +300,12 @@ int main(int argc, char **argv) {
          "ms per round, medians)\n",
          other.mode, 100 * (base_compute - other_compute) / base_compute, 1e3 * base_compute,
          other.mode, 1e3 * other_compute);
+  print_cost(&base);
+  print_cost(&other);
+  double total_base = cost_total(&base), total_other = cost_total(&other);
+  if (!isnan(total_base) && !isnan(total_other) && total_base > 0)
+    printf("cost ratio (%s vs baseline): %.3f (total run cost, same price table only if the "
+           "lines above agree)\n", other.mode, total_other / total_base);
   int identical = compare_models(&base, &other);
   H5Fclose(base.file);
   H5Fclose(other.file);

@@ -91,6 +91,7 @@ typedef struct {
   int models;
   int iterations, warmup;
   int check, csv;
+  int corrupt_rank;
   const char *output;
 } exchange_config;
 
@@ -113,7 +114,8 @@ static int parse_algorithms(const char *text, void *field, char *err, size_t err
     if (!a) {
       size_t used = (size_t)snprintf(err, errlen, "'%s' is not an exchange algorithm (", name);
       for (int i = 0; cm_exchange_algorithms[i] && used < errlen; i++)
-        used += (size_t)snprintf(err + used, errlen - used, "%s, ", cm_exchange_algorithms[i]->name);
+        used +=
+            (size_t)snprintf(err + used, errlen - used, "%s, ", cm_exchange_algorithms[i]->name);
       if (used < errlen) snprintf(err + used, errlen - used, "or all)");
       return -1;
     }
@@ -146,9 +148,12 @@ static int parse_quantity(const char *text, uint64_t *out) {
   unsigned long long v = strtoull(text, &end, 10);
   if (end == text) return -1;
   unsigned shift = 0;
-  if (*end == 'k' || *end == 'K') shift = 10, end++;
-  else if (*end == 'm' || *end == 'M') shift = 20, end++;
-  else if (*end == 'g' || *end == 'G') shift = 30, end++;
+  if (*end == 'k' || *end == 'K')
+    shift = 10, end++;
+  else if (*end == 'm' || *end == 'M')
+    shift = 20, end++;
+  else if (*end == 'g' || *end == 'G')
+    shift = 30, end++;
   if (*end != '\0') return -1;
   const uint64_t limit = (uint64_t)1 << 40; /* 1 TiB: beyond any machine this runs on */
   if (v > (limit >> shift)) return -1;
@@ -218,30 +223,34 @@ static const mf_option exchange_options[] = {
      "rounded up to whole floats",
      0, 0, NULL, parse_range, format_range},
     {"counts", 0, MF_OPT_CUSTOM, FIELD(counts), "LIST", NULL,
-     "exact vector lengths in floats instead of -m, comma-separated (e.g. 0,1,7,12345,1M)", 0,
-     0, NULL, parse_counts, format_counts},
+     "exact vector lengths in floats instead of -m, comma-separated (e.g. 0,1,7,12345,1M)", 0, 0,
+     NULL, parse_counts, format_counts},
     {"models", 0, MF_OPT_FLAG, FIELD(models), NULL, NULL,
-     "also run the gradient sizes of the model zoo (kernels' model table)", 0, 0, NULL, NULL,
-     NULL},
-    {"iterations", 'i', MF_OPT_INT, FIELD(iterations), "N", "20", "timed iterations per size",
-     1, 100000000, NULL, NULL, NULL},
+     "also run the gradient sizes of the model zoo (kernels' model table)", 0, 0, NULL, NULL, NULL},
+    {"iterations", 'i', MF_OPT_INT, FIELD(iterations), "N", "20", "timed iterations per size", 1,
+     100000000, NULL, NULL, NULL},
     {"warmup", 'x', MF_OPT_INT, FIELD(warmup), "N", "5",
      "warm-up iterations per size (recorded, left out of summaries)", 0, 100000000, NULL, NULL,
      NULL},
     {"check", 'c', MF_OPT_FLAG, FIELD(check), NULL, NULL,
-     "validate every algorithm and size after its timed loop and count wrong values", 0, 0,
-     NULL, NULL, NULL},
+     "validate every algorithm and size after its timed loop and count wrong values", 0, 0, NULL,
+     NULL, NULL},
     {"output", 'o', MF_OPT_STRING, FIELD(output), "FILE.h5", NULL,
      "write raw per-iteration times to this HDF5 file", 0, 0, NULL, NULL, NULL},
     {"csv", 0, MF_OPT_FLAG, FIELD(csv), NULL, NULL,
-     "print CSV (a header line, one row per algorithm and size) instead of the table", 0, 0,
-     NULL, NULL, NULL},
+     "print CSV (a header line, one row per algorithm and size) instead of the table", 0, 0, NULL,
+     NULL, NULL},
+    {"corrupt-rank", 0, MF_OPT_INT, FIELD(corrupt_rank), "R", "-1",
+     "testing -c itself: rank R flips the last bit of one float of every result it validates "
+     "(-1: off)",
+     -1, 1000000, NULL, NULL, NULL},
 };
 
 static const mf_program exchange_program = {
     .name = PROGRAM,
-    .summary = "Peer gradient exchange (allreduce-mean) microbenchmark: every algorithm of "
-               "comm/ over message sizes, algbw/busbw, validation, alpha-beta fit.",
+    .summary =
+        "Peer gradient exchange (allreduce-mean) microbenchmark: every algorithm of "
+        "comm/ over message sizes, algbw/busbw, validation, alpha-beta fit.",
     .usage = "[OPTIONS]   (under mpirun, one rank per peer)",
     .options = exchange_options,
     .count = MF_OPTION_COUNT(exchange_options),
@@ -372,13 +381,23 @@ static int run_once(const cm_exchange_algorithm *a, float *data, size_t count, u
   return rc;
 }
 
-static check_counts validate(const cm_exchange_algorithm *a, float *data, size_t count,
-                             int rank, int peers) {
+/* --corrupt-rank: proves that validation notices one wrong bit on one peer. */
+static void corrupt(float *data, size_t count, int rank, int corrupt_rank) {
+  if (rank != corrupt_rank || count == 0) return;
+  uint32_t bits;
+  memcpy(&bits, &data[count / 2], sizeof bits);
+  bits ^= 1;
+  memcpy(&data[count / 2], &bits, sizeof bits);
+}
+
+static check_counts validate(const cm_exchange_algorithm *a, float *data, size_t count, int rank,
+                             int peers, int corrupt_rank) {
   check_counts local = {0, 0, 0}, total;
   const uint64_t bytes = (uint64_t)count * sizeof(float);
 
   fill(data, count, rank, exact_value);
   run_once(a, data, count, bytes);
+  corrupt(data, count, rank, corrupt_rank);
   for (size_t i = 0; i < count; i++) {
     double sum = 0;
     for (int q = 0; q < peers; q++) sum += exact_value(q, i);
@@ -388,6 +407,7 @@ static check_counts validate(const cm_exchange_algorithm *a, float *data, size_t
 
   fill(data, count, rank, rounding_value);
   run_once(a, data, count, bytes);
+  corrupt(data, count, rank, corrupt_rank);
   const double u = ldexp(1.0, -24), k = (double)(peers - 1);
   const double gamma = k * u / (1 - k * u);
   for (size_t i = 0; i < count; i++) {
@@ -559,7 +579,8 @@ static int results_open(results_file *r, const char *path, const exchange_config
   rc |= mf_h5_attr_string(r->file, "mpi_library_version", library);
   rc |= mf_h5_attr_double(r->file, "wtick_s", MPI_Wtick());
   hid_t config = mf_h5_group(r->file, "/config");
-  if (config < 0) rc = -1;
+  if (config < 0)
+    rc = -1;
   else {
     mf_options_visit(&exchange_program, c, write_config_attr, &config);
     H5Gclose(config);
@@ -612,8 +633,7 @@ static int results_row(results_file *r, int a, const message_size *size, const d
   if (r->warmup_time[a] > 0)
     rc |= mf_h5_growing_write(r->warmup_time[a], row, 1, H5T_NATIVE_DOUBLE, warmup_time);
   rc |= mf_h5_growing_write(r->wrong_exact[a], row, 1, H5T_NATIVE_INT64, &checks->wrong_exact);
-  rc |= mf_h5_growing_write(r->not_identical[a], row, 1, H5T_NATIVE_INT64,
-                            &checks->not_identical);
+  rc |= mf_h5_growing_write(r->not_identical[a], row, 1, H5T_NATIVE_INT64, &checks->not_identical);
   rc |= mf_h5_growing_write(r->out_of_tolerance[a], row, 1, H5T_NATIVE_INT64,
                             &checks->out_of_tolerance);
   if (H5Fflush(r->file, H5F_SCOPE_GLOBAL) < 0) rc = -1;
@@ -622,9 +642,9 @@ static int results_row(results_file *r, int a, const message_size *size, const d
 
 static void results_close(results_file *r, int algorithms, int complete) {
   for (int a = 0; a < algorithms; a++) {
-    hid_t sets[] = {r->bytes[a],         r->count[a],         r->label[a],
-                    r->time[a],          r->rank_time[a],     r->warmup_time[a],
-                    r->wrong_exact[a],   r->not_identical[a], r->out_of_tolerance[a]};
+    hid_t sets[] = {r->bytes[a],       r->count[a],         r->label[a],
+                    r->time[a],        r->rank_time[a],     r->warmup_time[a],
+                    r->wrong_exact[a], r->not_identical[a], r->out_of_tolerance[a]};
     for (size_t s = 0; s < sizeof sets / sizeof sets[0]; s++)
       if (sets[s] > 0) H5Dclose(sets[s]);
     if (r->group[a] > 0) H5Gclose(r->group[a]);
@@ -651,7 +671,9 @@ typedef struct {
   int64_t wrong;
 } measured_row;
 
-static double busbw_factor(int peers) { return 2.0 * (peers - 1) / peers; }
+static double busbw_factor(int peers) {
+  return 2.0 * (peers - 1) / peers;
+}
 
 /* The fit of algorithm a over its measured rows; 0, or -1 when it cannot be fitted. */
 static int fit_algorithm(const measured_row *rows, int n, int a, double *bytes, double *seconds,
@@ -669,9 +691,10 @@ static int fit_algorithm(const measured_row *rows, int n, int a, double *bytes, 
 
 static void print_fits(const exchange_config *c, const measured_row *rows, int n, int peers,
                        double link, double *bytes, double *seconds) {
-  printf("#\n# alpha-beta fit per algorithm: time = alpha + beta * bytes, least squares weighted "
-         "by 1/time^2\n# (minimises relative error; empty messages left out). bound_us = "
-         "2(p-1)/p * bytes / link bandwidth.\n");
+  printf(
+      "#\n# alpha-beta fit per algorithm: time = alpha + beta * bytes, least squares weighted "
+      "by 1/time^2\n# (minimises relative error; empty messages left out). bound_us = "
+      "2(p-1)/p * bytes / link bandwidth.\n");
   printf("# %-20s %14s %12s %12s %10s %12s %10s\n", "algorithm", "bytes", "time_us", "model_us",
          "model_err%", "bound_us", "time/bound");
   for (int a = 0; a < c->algorithms.n; a++) {
@@ -688,8 +711,8 @@ static void print_fits(const exchange_config *c, const measured_row *rows, int n
       double model = alpha + beta * bytes[k];
       double bound = link > 0 ? busbw_factor(peers) * bytes[k] / link : 0;
       printf("  %-20s %14.0f %12.2f %12.2f %10.1f %12.2f %10.2f\n", name, bytes[k],
-             seconds[k] * 1e6, model * 1e6, (model - seconds[k]) / seconds[k] * 100,
-             bound * 1e6, bound > 0 ? seconds[k] / bound : NAN);
+             seconds[k] * 1e6, model * 1e6, (model - seconds[k]) / seconds[k] * 100, bound * 1e6,
+             bound > 0 ? seconds[k] / bound : NAN);
     }
   }
 }
@@ -710,7 +733,8 @@ static void print_summary(const exchange_config *c, const measured_row *rows, in
   }
   printf("\n");
   if (c->check)
-    printf("# wrong values: %lld  %s\n", (long long)wrong_total, wrong_total == 0 ? "OK" : "FAILED");
+    printf("# wrong values: %lld  %s\n", (long long)wrong_total,
+           wrong_total == 0 ? "OK" : "FAILED");
   else
     printf("# wrong values: not checked (use -c)\n");
 }
@@ -748,21 +772,20 @@ int main(int argc, char **argv) {
   double *per_rank = malloc(sizeof(double) * (size_t)config.iterations * (size_t)peers);
   double *iteration_max = malloc(sizeof(double) * (size_t)config.iterations);
   double *warmup_max = malloc(sizeof(double) * (size_t)(config.warmup ? config.warmup : 1));
-  measured_row *rows = malloc(sizeof(measured_row) * (size_t)(size_count * config.algorithms.n + 1));
+  measured_row *rows =
+      malloc(sizeof(measured_row) * (size_t)(size_count * config.algorithms.n + 1));
   char err[1024] = "";
   int ok = data && local && gathered && per_rank && iteration_max && warmup_max && rows;
-  if (!ok) snprintf(err, sizeof err, "out of memory for %llu floats",
-                    (unsigned long long)largest);
+  if (!ok) snprintf(err, sizeof err, "out of memory for %llu floats", (unsigned long long)largest);
   char command_line[4096] = "";
   for (int i = 0, used = 0; i < argc && used < (int)sizeof command_line; i++)
-    used += snprintf(command_line + used, sizeof command_line - (size_t)used, "%s%s",
-                     i ? " " : "", argv[i]);
+    used += snprintf(command_line + used, sizeof command_line - (size_t)used, "%s%s", i ? " " : "",
+                     argv[i]);
   results_file out_file;
   memset(&out_file, 0, sizeof out_file);
   results_file *out = NULL;
   if (ok && rank == 0 && config.output) {
-    if (results_open(&out_file, config.output, &config, peers, command_line, err,
-                     sizeof err) == 0)
+    if (results_open(&out_file, config.output, &config, peers, command_line, err, sizeof err) == 0)
       out = &out_file;
     else
       ok = 0;
@@ -783,7 +806,7 @@ int main(int argc, char **argv) {
       largest * sizeof(float) < ((size_t)1 << 20)
           ? (size_t)1 << 20
           : (largest * sizeof(float) > ((size_t)16 << 20) ? (size_t)16 << 20
-                                                           : largest * sizeof(float));
+                                                          : largest * sizeof(float));
   const double link = link_bandwidth(probe_bytes, rank, peers);
   if (out) {
     mf_h5_attr_int(out->file, "link_probe_bytes", (int64_t)probe_bytes);
@@ -794,28 +817,29 @@ int main(int argc, char **argv) {
     char library[256];
     mf_mpi_library(library, sizeof library);
     if (config.csv) {
-      printf("algorithm,peers,bytes,count,label,iterations,time_us,min_us,max_us,algbw_gbs,"
-             "busbw_gbs,wrong\n");
+      printf(
+          "algorithm,peers,bytes,count,label,iterations,time_us,min_us,max_us,algbw_gbs,"
+          "busbw_gbs,wrong\n");
     } else {
-      printf("# %s %s (git %s): peer gradient exchange (allreduce-mean) microbenchmark\n",
-             PROGRAM, mf_suite_version, mf_git_revision);
+      printf("# %s %s (git %s): peer gradient exchange (allreduce-mean) microbenchmark\n", PROGRAM,
+             mf_suite_version, mf_git_revision);
       printf("# peers: %d   MPI: %s   MPI_Wtick: %.3g s\n", peers, library, MPI_Wtick());
       printf("# options:");
       mf_options_visit(&exchange_program, &config, print_option, NULL);
-      printf("\n# time: median over %d iterations (after %d warm-up) of the max over peers; "
-             "barrier before each, outside the timed region\n",
-             config.iterations, config.warmup);
+      printf(
+          "\n# time: median over %d iterations (after %d warm-up) of the max over peers; "
+          "barrier before each, outside the timed region\n",
+          config.iterations, config.warmup);
       printf("# algbw = bytes / time; busbw = algbw * 2(p-1)/p; GB = 1e9 bytes\n");
       if (peers > 1)
         printf("# link bandwidth: %.3f GB/s (ring MPI_Sendrecv of %zu bytes, median of 5)\n",
                link / 1e9, probe_bytes);
       printf("# wrong: %s\n#\n", config.check
                                      ? "exact + not bit-identical across peers + outside the "
-                                       "float error bound (see --help of the source)"
+                                       "float error bound (how: top of bench/mayfly-exchange.c)"
                                      : "not checked (use -c)");
-      printf("# %-20s %14s %12s %12s %12s %12s %11s %11s %8s  %s\n", "algorithm", "bytes",
-             "count", "time_us", "min_us", "max_us", "algbw_GB/s", "busbw_GB/s", "wrong",
-             "label");
+      printf("# %-20s %14s %12s %12s %12s %12s %11s %11s %8s  %s\n", "algorithm", "bytes", "count",
+             "time_us", "min_us", "max_us", "algbw_GB/s", "busbw_GB/s", "wrong", "label");
     }
     fflush(stdout);
   }
@@ -831,7 +855,7 @@ int main(int argc, char **argv) {
       check_counts checks = {-1, -1, -1};
       int64_t wrong = -1;
       if (config.check) {
-        checks = validate(algorithm, data, count, rank, peers);
+        checks = validate(algorithm, data, count, rank, peers, config.corrupt_rank);
         wrong = checks.wrong_exact + checks.not_identical + checks.out_of_tolerance;
         wrong_total += wrong;
       }
@@ -846,13 +870,13 @@ int main(int argc, char **argv) {
       else
         snprintf(wrong_text, sizeof wrong_text, "N/A");
       if (config.csv)
-        printf("%s,%d,%.0f,%zu,%s,%d,%.3f,%.3f,%.3f,%.4f,%.4f,%s\n", algorithm->name, peers,
-               bytes, count, sizes[s].label, config.iterations, t.median * 1e6, t.min * 1e6,
-               t.max * 1e6, algbw, busbw, config.check ? wrong_text : "");
+        printf("%s,%d,%.0f,%zu,%s,%d,%.3f,%.3f,%.3f,%.4f,%.4f,%s\n", algorithm->name, peers, bytes,
+               count, sizes[s].label, config.iterations, t.median * 1e6, t.min * 1e6, t.max * 1e6,
+               algbw, busbw, config.check ? wrong_text : "");
       else
-        printf("  %-20s %14.0f %12zu %12.2f %12.2f %12.2f %11.3f %11.3f %8s  %s\n",
-               algorithm->name, bytes, count, t.median * 1e6, t.min * 1e6, t.max * 1e6, algbw,
-               busbw, wrong_text, sizes[s].label);
+        printf("  %-20s %14.0f %12zu %12.2f %12.2f %12.2f %11.3f %11.3f %8s  %s\n", algorithm->name,
+               bytes, count, t.median * 1e6, t.min * 1e6, t.max * 1e6, algbw, busbw, wrong_text,
+               sizes[s].label);
       if (config.check && wrong > 0)
         fprintf(stderr,
                 "%s: WRONG: %s, %zu floats: %lld not exact, %lld not bit-identical across "

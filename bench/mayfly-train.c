@@ -12,7 +12,9 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "bench/cost.h"
 #include "bench/environment.h"
+#include "bench/signals.h"
 #include "bench/train.h"
 #include "bench/train_options.h"
 #include "bench/train_results.h"
@@ -37,6 +39,18 @@ static int all_ok(int ok) {
   return all;
 }
 
+/* all_ok for errors every peer may hit at once (bad options, bad data): only the lowest failing
+ * rank prints its message, so the user sees one error line, not one per peer. */
+static int all_ok_report_once(int ok, const char *program, const char *err) {
+  int rank = 0, peers = 1, first_failing = 0;
+  MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+  MPI_Comm_size(MPI_COMM_WORLD, &peers);
+  int mine = ok ? peers : rank;
+  MPI_Allreduce(&mine, &first_failing, 1, MPI_INT, MPI_MIN, MPI_COMM_WORLD);
+  if (first_failing == rank) mf_error(program, "%s", err);
+  return first_failing == peers;
+}
+
 static void join_command_line(int argc, char **argv, char *out, size_t size) {
   size_t used = 0;
   out[0] = '\0';
@@ -48,6 +62,14 @@ static int load_data(mf_train *t, char *err, size_t errlen) {
   if (ds_source_parse(t->config.dataset, &t->source, err, errlen) != 0) return -1;
   if (ds_load(&t->source, DS_TRAIN, &t->train_set, err, errlen) != 0) return -1;
   if (ds_load(&t->source, DS_TEST, &t->test_set, err, errlen) != 0) return -1;
+  /* A test split shaped unlike the training split is a broken dataset, not a cropping job. */
+  const ds_set *a = &t->train_set, *b = &t->test_set;
+  if (a->channels != b->channels || a->height != b->height || a->width != b->width) {
+    snprintf(err, errlen, "--dataset %s: test samples are %dx%dx%d, training samples %dx%dx%d "
+             "(channels x height x width)", t->config.dataset, b->channels, b->height, b->width,
+             a->channels, a->height, a->width);
+    return -1;
+  }
   if (t->train_set.classes > t->kind->classes) {
     snprintf(err, errlen, "--dataset %s: %d classes, but model %s has %d outputs",
              t->config.dataset, t->train_set.classes, t->kind->name, t->kind->classes);
@@ -128,6 +150,7 @@ static int setup(run_state *s, char *err, size_t errlen) {
   t->kind = kn_model_find(t->config.model);
   s->exchange = cm_exchange_find(t->config.exchange);
   kn_set_threads(t->config.peer_threads);
+  if (mf_cost_prepare(t, err, errlen) != 0) return -1; /* a bad price table fails early */
   if (load_data(t, err, errlen) != 0 || stage_data(t, err, errlen) != 0) return -1;
   if (plan_rounds(t, err, errlen) != 0) return -1;
   t->model = kn_model_create(t->kind, t->config.batch, (uint64_t)t->config.seed, err, errlen);
@@ -247,7 +270,9 @@ static int train_round(run_state *s, int round) {
   t->phase[MF_PHASE_EXCHANGE] = update_start - exchange_start;
   kn_sgd_step(&t->optimizer, t->model->params, t->result_sum);
   if (t->model->num_buffers)
-    kn_model_update_buffers(t->model, t->result_sum + t->model->num_params, 0.1f);
+    kn_model_update_buffers(t->model, t->result_sum + t->model->num_params,
+                            t->model->kind->bn_momentum > 0.0f ? t->model->kind->bn_momentum
+                                                               : 0.1f);
   const double loss = t->result_sum[t->result_len - 1];
   double eval_start = MPI_Wtime();
   t->phase[MF_PHASE_UPDATE] = eval_start - update_start;
@@ -374,8 +399,7 @@ static int run(run_state *s, int argc, char **argv) {
   char err[ERR_LEN] = "";
   join_command_line(argc, argv, s->command_line, sizeof s->command_line);
   int ok = setup(s, err, sizeof err) == 0;
-  if (!ok) mf_error(t->program, "%s", err);
-  if (!all_ok(ok)) return 1;
+  if (!all_ok_report_once(ok, t->program, err)) return 1;
 
   if (t->rank == 0) {
     ok = mf_train_results_create(&s->results, t->config.output, t->config.force, err,
@@ -400,23 +424,35 @@ static int run(run_state *s, int argc, char **argv) {
 
   MPI_Barrier(MPI_COMM_WORLD);
   t->start_time = MPI_Wtime();
-  int round = 0;
-  for (; round < t->rounds; round++)
+  int round = 0, stop_signal = 0;
+  for (; round < t->rounds && !stop_signal; round++) {
     if (train_round(s, round) != 0) break;
-  int complete = round == t->rounds;
+    /* signals.h: a SIGTERM/SIGINT on any peer stops every peer after this finished round. */
+    if (round + 1 < t->rounds) stop_signal = mf_signals_agree(MPI_COMM_WORLD);
+  }
+  int complete = round == t->rounds && !stop_signal;
+  /* /cost: every peer's worker usage priced (collective; the pools are retired by now). */
+  if (complete)
+    complete = mf_cost_record(t, t->rank == 0 ? mf_train_results_file(s->results) : -1,
+                              MPI_Wtime() - t->start_time) == 0;
   if (t->rank == 0) {
     if (complete) print_summary(s);
     if (complete && mf_train_results_model(s->results, t->model) != 0) {
       mf_error(t->program, "%s: writing the final model failed", t->config.output);
       complete = 0;
     }
-    if (mf_train_results_close(s->results, complete, complete ? NULL : "failed") != 0) {
+    const char *note = complete ? NULL : stop_signal ? mf_signal_name(stop_signal) : "failed";
+    if (stop_signal)
+      mf_error(t->program, "interrupted by %s after round %d of %d; %s keeps the finished rounds "
+               "(complete=0)", mf_signal_name(stop_signal), round, t->rounds, t->config.output);
+    if (mf_train_results_close(s->results, complete, note) != 0) {
       mf_error(t->program, "%s: closing the results file failed", t->config.output);
       complete = 0;
     }
     if (complete) printf("# results: %s (complete)\n", t->config.output);
     fflush(stdout);
   }
+  if (stop_signal) return 128 + stop_signal; /* the shell's convention for "killed by" */
   return all_ok(complete) ? 0 : 1;
 }
 
@@ -427,6 +463,7 @@ int main(int argc, char **argv) {
   t->program = mf_train_program.name;
   MPI_Comm_rank(MPI_COMM_WORLD, &t->rank);
   MPI_Comm_size(MPI_COMM_WORLD, &t->peers);
+  mf_signals_install(); /* after MPI_Init: finish the round on SIGTERM/SIGINT (signals.h) */
   int status = mf_options_parse(&mf_train_program, argc, argv, &t->config, t->rank != 0);
   int code = status == MF_OPTIONS_USAGE_ERROR ? 2 : 0;
   if (status == MF_OPTIONS_OK) code = run(&state, argc, argv);

@@ -20,6 +20,7 @@ typedef struct {
   int batch;
   int threads;
   double idle_timeout;
+  double stall_seconds;
 } worker_config;
 
 #define FIELD(name) offsetof(worker_config, name)
@@ -33,6 +34,10 @@ static const mf_option worker_options[] = {
      NULL, NULL},
     {"idle-timeout", 0, MF_OPT_DOUBLE, FIELD(idle_timeout), "S", "600",
      "exit when the peer sends nothing for this long", 0.001, 1e7, NULL, NULL, NULL},
+    {"stall-seconds", 0, MF_OPT_DOUBLE, FIELD(stall_seconds), "S", "0",
+     "fault injection: how long a task marked to stall sleeps before failing (the peer sets it "
+     "past its task timeout)",
+     0, 1e7, NULL, NULL, NULL},
 };
 static const mf_program worker_program = {
     .name = "mayfly-worker",
@@ -118,6 +123,15 @@ static int serve(const worker_config *config, cm_worker_link *link, double enter
     if (loaded_version < 0) {
       reply.status = CM_REPLY_FAILED;
       snprintf(reply.message, sizeof reply.message, "task before any weights");
+    } else if (task.inject_failure == CM_INJECT_STALL) {
+      /* A hung function: the peer abandons this worker after its task timeout. */
+      struct timespec pause = {
+          (time_t)config->stall_seconds,
+          (long)(1e9 * (config->stall_seconds - (time_t)config->stall_seconds))};
+      nanosleep(&pause, NULL);
+      reply.status = CM_REPLY_FAILED;
+      snprintf(reply.message, sizeof reply.message, "injected stall of %.1f s",
+               config->stall_seconds);
     } else if (task.inject_failure) {
       reply.status = CM_REPLY_FAILED;
       snprintf(reply.message, sizeof reply.message, "injected failure");

@@ -5,10 +5,12 @@
 
 extern const mf_mode mf_mode_baseline;
 extern const mf_mode mf_mode_cold;
+extern const mf_mode mf_mode_warm;
 
 const mf_mode *const mf_modes[] = {
     &mf_mode_baseline,
     &mf_mode_cold,
+    &mf_mode_warm,
     NULL,
 };
 

@@ -187,7 +187,10 @@ int mf_options_parse(const mf_program *program, int argc, char **argv, void *con
 
   int status = MF_OPTIONS_OK;
   opterr = 0;
-  optind = 1;
+  /* 0, not 1: glibc then resets all of getopt's hidden state (the position inside a cluster of
+   * short options, the permutation bounds). With 1 a second parse (a test, a fuzzer, a sweep)
+   * can resume inside the previous argv: the fuzzer found strtol reading a freed argument. */
+  optind = 0;
   while (status == MF_OPTIONS_OK) {
     int code = getopt_long(argc, argv, shorts, longs, NULL);
     if (code == -1) break;

@@ -23,7 +23,7 @@ typedef struct {
   const char *dataset;
   int batch;
   int tasks; /* minibatches per peer per round; 0 = all ("--tasks all") */
-  int workers;
+  int workers; /* 0 = auto: from the task count and the free slots (MPI_UNIVERSE_SIZE) */
   int rounds;
   int epochs; /* > 0: overrides rounds */
   double lr, momentum, weight_decay;
@@ -37,7 +37,23 @@ typedef struct {
   double spawn_timeout, task_timeout;
   int max_retries;
   const char *stage_dir;
+  double keep_alive;      /* warm: seconds a pool may sit idle between rounds and survive */
+  double inject_failures; /* probability that a task attempt fails (fault injection) */
+  double inject_stalls;   /* probability that a task attempt stalls past --task-timeout */
+  int failure_seed;
+  const char *prices; /* price table for /cost */
+  int worker_memory;  /* MB a worker is billed for (function size) */
 } mf_train_config;
+
+/* What the serverless modes consumed, per peer: the input of the cost model (bench/cost.h).
+ * A worker lives from its pool's spawn call to the end of its pool's close. */
+typedef struct {
+  double worker_seconds;        /* sum over workers of their lifetimes */
+  double measured_byte_seconds; /* sum over workers of peak RSS x lifetime */
+  int64_t invocations;          /* task attempts dispatched (failed and timed out included) */
+  int64_t pools;                /* spawn calls = cold starts */
+  int64_t workers_spawned;
+} mf_worker_usage;
 
 /* Peer-side phases, one /timing/<name> dataset each. */
 typedef enum {
@@ -104,7 +120,26 @@ struct mf_train {
   void *mode_state;
   char worker_command[PATH_MAX];
   double start_time;
+  mf_worker_usage usage;      /* filled by the serverless modes */
+  char prices_path[PATH_MAX]; /* the resolved --prices table (bench/cost.h) */
 };
+
+/* The pool engine shared by the serverless modes (mode_cold.c): one pool of spawned workers
+ * per peer, accounted in t->usage. A round copies the weights, retires the pool first when
+ * retire_before (its time goes to the teardown phase, outside compute), spawns one when there
+ * is none (a cold start: the spawn phase is > 0 exactly in cold rounds), sends the weights,
+ * runs the tasks, and retires the pool after when retire_after. */
+int mf_engine_setup(mf_train *t, char *err, size_t errlen);
+int mf_engine_round(mf_train *t, int round, int retire_before, int retire_after, char *err,
+                    size_t errlen);
+/* Seconds since the pool last finished tasks; -1 when there is no pool. */
+double mf_engine_idle_seconds(const mf_train *t);
+/* 1 when the pool lost workers (abandoned after a timeout). */
+int mf_engine_degraded(const mf_train *t);
+void mf_engine_teardown(mf_train *t);
+/* Workers per pool: min(--workers, tasks), or for --workers auto min(tasks, free slots per
+ * peer), free slots = MPI_UNIVERSE_SIZE - peers, at least 1. */
+int mf_pool_workers(const mf_train *t);
 
 /* Fills task_result with one task's result vector from the model after a training step:
  * [grads | batch statistics | loss]. Shared by baseline and worker so both build it alike. */

@@ -37,6 +37,29 @@ static void format_tasks(const void *field, char *out, size_t size) {
     snprintf(out, size, "%d", v);
 }
 
+static int parse_workers(const char *text, void *field, char *err, size_t errlen) {
+  if (strcmp(text, "auto") == 0) {
+    *(int *)field = 0;
+    return 0;
+  }
+  char *end = NULL;
+  long v = strtol(text, &end, 10);
+  if (!*text || *end || v < 1 || v > 4096) {
+    snprintf(err, errlen, "'%s' is not a worker count (1..4096) or 'auto'", text);
+    return -1;
+  }
+  *(int *)field = (int)v;
+  return 0;
+}
+
+static void format_workers(const void *field, char *out, size_t size) {
+  int v = *(const int *)field;
+  if (v == 0)
+    snprintf(out, size, "auto");
+  else
+    snprintf(out, size, "%d", v);
+}
+
 static int parse_model(const char *text, void *field, char *err, size_t errlen) {
   if (kn_model_find(text)) {
     *(const char **)field = kn_model_find(text)->name;
@@ -93,7 +116,8 @@ static void format_string(const void *field, char *out, size_t size) {
 static const mf_option train_options[] = {
     {"mode", 0, MF_OPT_CUSTOM, FIELD(mode), "MODE", "baseline",
      "who computes the tasks: baseline (the peer itself), cold (fresh spawned workers every "
-     "round)", 0, 0, NULL, parse_mode, format_string},
+     "round), warm (spawned workers kept across rounds, see --keep-alive)",
+     0, 0, NULL, parse_mode, format_string},
     {"model", 0, MF_OPT_CUSTOM, FIELD(model), "NAME", "mlp", "network to train", 0, 0, NULL,
      parse_model, format_string},
     {"dataset", 0, MF_OPT_CUSTOM, FIELD(dataset), "SPEC", "fashion-mnist",
@@ -104,9 +128,10 @@ static const mf_option train_options[] = {
     {"tasks", 'k', MF_OPT_CUSTOM, FIELD(tasks), "K|all", "4",
      "minibatches per peer per round; all = every local minibatch, one update per epoch", 0, 0,
      NULL, parse_tasks, format_tasks},
-    {"workers", 'w', MF_OPT_INT, FIELD(workers), "W", "2",
-     "workers each peer spawns per round (serverless modes; at most the task count is used)", 1,
-     4096, NULL, NULL, NULL},
+    {"workers", 'w', MF_OPT_CUSTOM, FIELD(workers), "W|auto", "2",
+     "workers each peer spawns per round (serverless modes; at most the task count is used); "
+     "auto = min(tasks, free slots per peer), free slots = MPI_UNIVERSE_SIZE - peers, at least 1",
+     0, 0, NULL, parse_workers, format_workers},
     {"rounds", 'n', MF_OPT_INT, FIELD(rounds), "N", "20", "rounds to train", 1, 100000000,
      NULL, NULL, NULL},
     {"epochs", 'e', MF_OPT_INT, FIELD(epochs), "N", "0",
@@ -146,6 +171,24 @@ static const mf_option train_options[] = {
     {"stage-dir", 0, MF_OPT_STRING, FIELD(stage_dir), "DIR", "/tmp/mayfly-stage",
      "where compressed datasets are unpacked once for workers to read records from", 0, 0,
      NULL, NULL, NULL},
+    {"keep-alive", 0, MF_OPT_DOUBLE, FIELD(keep_alive), "S", "600",
+     "warm mode: a pool idle longer than this between rounds is retired and the next round "
+     "spawns a new one (cold start)", 0, 1e6, NULL, NULL, NULL},
+    {"inject-failures", 0, MF_OPT_DOUBLE, FIELD(inject_failures), "RATE", "0",
+     "fault injection: probability that a task attempt fails (never the last allowed attempt)",
+     0, 1, NULL, NULL, NULL},
+    {"inject-stalls", 0, MF_OPT_DOUBLE, FIELD(inject_stalls), "RATE", "0",
+     "fault injection: probability that a task attempt hangs past --task-timeout (its worker "
+     "is abandoned)", 0, 1, NULL, NULL, NULL},
+    {"failure-seed", 0, MF_OPT_INT, FIELD(failure_seed), "S", "1",
+     "seed of the fault injection (which attempts fail)", 0, 2147483647, NULL, NULL, NULL},
+    {"prices", 0, MF_OPT_STRING, FIELD(prices), "FILE", "aws-us-east-1",
+     "price table for /cost: a file, or a name looked up as results/prices/NAME.txt next to "
+     "the executable (../results/prices) or under the current directory", 0, 0, NULL, NULL,
+     NULL},
+    {"worker-memory", 0, MF_OPT_INT, FIELD(worker_memory), "MB", "1769",
+     "memory a worker is billed for (function size; 1769 MB = 1 vCPU on AWS Lambda)", 128,
+     10240, NULL, NULL, NULL},
 };
 
 const mf_program mf_train_program = {

@@ -142,6 +142,8 @@ int mf_train_results_round(mf_train_results *r, int round, const double *phases,
 int mf_train_results_tasks(mf_train_results *r, const mf_task_row *rows, size_t n) {
   int rc = mf_h5_growing_write(r->tasks, r->tasks_written, n, r->task_type, rows);
   r->tasks_written += n;
+  /* The round's task rows belong to the finished round: a SIGKILL right after must keep them. */
+  H5Fflush(r->file, H5F_SCOPE_GLOBAL);
   return rc;
 }
 

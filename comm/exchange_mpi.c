@@ -4,8 +4,7 @@
 
 #include <stdio.h>
 
-static int mpi_allreduce_mean(float *data, size_t count, MPI_Comm comm, char *err,
-                              size_t errlen) {
+static int mpi_allreduce_mean(float *data, size_t count, MPI_Comm comm, char *err, size_t errlen) {
   int peers;
   MPI_Comm_size(comm, &peers);
   const size_t chunk = (size_t)1 << 30; /* MPI counts are int */

@@ -15,7 +15,8 @@
 
 #include <stdio.h>
 
-enum { HALVING_SEGMENT = 1 << 15, HALVING_DEPTH = 4 };
+/* Segment size and depth as the ring's (comm/exchange_ring.c). */
+enum { HALVING_SEGMENT = 1 << 17, HALVING_DEPTH = 4 };
 
 static int rabenseifner_allreduce_mean(float *data, size_t count, MPI_Comm comm, char *err,
                                        size_t errlen) {
@@ -50,14 +51,12 @@ static int rabenseifner_allreduce_mean(float *data, size_t count, MPI_Comm comm,
         keep_first = first + half, give_first = first;
         order = CM_STEP_ADD_INCOMING_FIRST;
       }
-      rc = cm_step_exchange(data, RANGE_OFFSET(give_first), RANGE_COUNT(give_first, half),
-                            partner, RANGE_OFFSET(keep_first), RANGE_COUNT(keep_first, half),
-                            partner, order, scratch.segment, &scratch, private_comm, err,
-                            errlen);
+      rc = cm_step_exchange(data, RANGE_OFFSET(give_first), RANGE_COUNT(give_first, half), partner,
+                            RANGE_OFFSET(keep_first), RANGE_COUNT(keep_first, half), partner, order,
+                            scratch.segment, &scratch, private_comm, err, errlen);
       first = keep_first, n = half;
     }
-    if (rc == MPI_SUCCESS)
-      cm_step_divide(data + RANGE_OFFSET(first), RANGE_COUNT(first, 1), peers);
+    if (rc == MPI_SUCCESS) cm_step_divide(data + RANGE_OFFSET(first), RANGE_COUNT(first, 1), peers);
     /* Doubling: at distance d this peer holds the d finished blocks of its aligned range and
      * swaps them for the partner's d blocks. */
     for (int distance = 1; distance < fold.size && rc == MPI_SUCCESS; distance *= 2) {
@@ -65,10 +64,10 @@ static int rabenseifner_allreduce_mean(float *data, size_t count, MPI_Comm comm,
       int partner = cm_fold_peer(&fold, partner_group_rank);
       size_t mine = (size_t)(fold.rank & ~(distance - 1));
       size_t theirs = (size_t)(partner_group_rank & ~(distance - 1));
-      rc = cm_step_exchange(data, RANGE_OFFSET(mine), RANGE_COUNT(mine, (size_t)distance),
-                            partner, RANGE_OFFSET(theirs), RANGE_COUNT(theirs, (size_t)distance),
-                            partner, CM_STEP_COPY, CM_STEP_COPY_MESSAGE, &scratch, private_comm,
-                            err, errlen);
+      rc =
+          cm_step_exchange(data, RANGE_OFFSET(mine), RANGE_COUNT(mine, (size_t)distance), partner,
+                           RANGE_OFFSET(theirs), RANGE_COUNT(theirs, (size_t)distance), partner,
+                           CM_STEP_COPY, CM_STEP_COPY_MESSAGE, &scratch, private_comm, err, errlen);
     }
 #undef RANGE_OFFSET
 #undef RANGE_COUNT

@@ -14,7 +14,8 @@
 
 #include <stdio.h>
 
-enum { DOUBLING_SEGMENT = 1 << 15, DOUBLING_DEPTH = 4 };
+/* Segment size and depth as the ring's (comm/exchange_ring.c). */
+enum { DOUBLING_SEGMENT = 1 << 17, DOUBLING_DEPTH = 4 };
 
 static int recursive_doubling_allreduce_mean(float *data, size_t count, MPI_Comm comm, char *err,
                                              size_t errlen) {
@@ -36,8 +37,8 @@ static int recursive_doubling_allreduce_mean(float *data, size_t count, MPI_Comm
     for (int distance = 1; distance < fold.size && rc == MPI_SUCCESS; distance *= 2) {
       int partner_group_rank = fold.rank ^ distance;
       int partner = cm_fold_peer(&fold, partner_group_rank);
-      cm_step_combine order = partner_group_rank < fold.rank ? CM_STEP_ADD_INCOMING_FIRST
-                                                             : CM_STEP_ADD_LOCAL_FIRST;
+      cm_step_combine order =
+          partner_group_rank < fold.rank ? CM_STEP_ADD_INCOMING_FIRST : CM_STEP_ADD_LOCAL_FIRST;
       rc = cm_step_exchange(data, 0, count, partner, 0, count, partner, order, scratch.segment,
                             &scratch, private_comm, err, errlen);
     }

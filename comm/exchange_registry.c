@@ -10,12 +10,8 @@ extern const cm_exchange_algorithm cm_exchange_rabenseifner;
 extern const cm_exchange_algorithm cm_exchange_store;
 
 const cm_exchange_algorithm *const cm_exchange_algorithms[] = {
-    &cm_exchange_mpi,
-    &cm_exchange_ring,
-    &cm_exchange_recursive_doubling,
-    &cm_exchange_rabenseifner,
-    &cm_exchange_store,
-    NULL,
+    &cm_exchange_mpi,          &cm_exchange_ring,  &cm_exchange_recursive_doubling,
+    &cm_exchange_rabenseifner, &cm_exchange_store, NULL,
 };
 
 const cm_exchange_algorithm *cm_exchange_find(const char *name) {

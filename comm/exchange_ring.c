@@ -15,12 +15,13 @@
 
 #include <stdio.h>
 
-/* Floats per message in the reduce-scatter, and segments in flight: measured on the 2-core
- * development machine (results/exchange.md); a segment that stays in L2 while it is added. */
-enum { RING_SEGMENT = 1 << 15, RING_DEPTH = 4 };
+/* Floats per message in the reduce-scatter (512 KiB: one L2 of the development machine's
+ * cores), and segments in flight. Chosen by interleaved runs of 8 Ki..512 Ki floats x depth
+ * 2, 4, 8 at 1, 8 and 64 MiB on 2 peers (results/exchange.md): below 64 Ki floats the per-
+ * message cost shows (3.3 vs 4.9 GB/s busbw at 8 Ki vs 128 Ki floats, 8 MiB vector). */
+enum { RING_SEGMENT = 1 << 17, RING_DEPTH = 4 };
 
-static int ring_allreduce_mean(float *data, size_t count, MPI_Comm comm, char *err,
-                               size_t errlen) {
+static int ring_allreduce_mean(float *data, size_t count, MPI_Comm comm, char *err, size_t errlen) {
   int peers, rank;
   MPI_Comm_size(comm, &peers);
   MPI_Comm_rank(comm, &rank);
@@ -38,12 +39,10 @@ static int ring_allreduce_mean(float *data, size_t count, MPI_Comm comm, char *e
   }
   for (size_t step = 0; step + 1 < p && rc == MPI_SUCCESS; step++) {
     size_t send_block = (r + p - step) % p, recv_block = (r + 2 * p - step - 1) % p;
-    rc = cm_step_exchange(data, cm_block_offset(count, p, send_block),
-                          cm_block_count(count, p, send_block), right,
-                          cm_block_offset(count, p, recv_block),
-                          cm_block_count(count, p, recv_block), left,
-                          CM_STEP_ADD_INCOMING_FIRST, scratch.segment, &scratch, ring, err,
-                          errlen);
+    rc = cm_step_exchange(
+        data, cm_block_offset(count, p, send_block), cm_block_count(count, p, send_block), right,
+        cm_block_offset(count, p, recv_block), cm_block_count(count, p, recv_block), left,
+        CM_STEP_ADD_INCOMING_FIRST, scratch.segment, &scratch, ring, err, errlen);
   }
   if (rc == MPI_SUCCESS) {
     size_t own = (r + 1) % p;
@@ -51,11 +50,10 @@ static int ring_allreduce_mean(float *data, size_t count, MPI_Comm comm, char *e
   }
   for (size_t step = 0; step + 1 < p && rc == MPI_SUCCESS; step++) {
     size_t send_block = (r + 1 + p - step) % p, recv_block = (r + p - step) % p;
-    rc = cm_step_exchange(data, cm_block_offset(count, p, send_block),
-                          cm_block_count(count, p, send_block), right,
-                          cm_block_offset(count, p, recv_block),
-                          cm_block_count(count, p, recv_block), left, CM_STEP_COPY,
-                          CM_STEP_COPY_MESSAGE, &scratch, ring, err, errlen);
+    rc = cm_step_exchange(
+        data, cm_block_offset(count, p, send_block), cm_block_count(count, p, send_block), right,
+        cm_block_offset(count, p, recv_block), cm_block_count(count, p, recv_block), left,
+        CM_STEP_COPY, CM_STEP_COPY_MESSAGE, &scratch, ring, err, errlen);
   }
   cm_step_scratch_free(&scratch);
   return rc;

@@ -56,7 +56,9 @@ void cm_step_divide(float *data, size_t count, int peers) {
   for (; i < count; i++) data[i] = data[i] / divisor;
 }
 
-static size_t div_round_up(size_t a, size_t b) { return a / b + (a % b != 0); }
+static size_t div_round_up(size_t a, size_t b) {
+  return a / b + (a % b != 0);
+}
 
 static int step_fail(int rc, const char *call, char *err, size_t errlen) {
   char text[MPI_MAX_ERROR_STRING];
@@ -66,10 +68,9 @@ static int step_fail(int rc, const char *call, char *err, size_t errlen) {
   return rc;
 }
 
-int cm_step_exchange(float *data, size_t send_offset, size_t send_count, int to,
-                     size_t recv_offset, size_t recv_count, int from, cm_step_combine combine,
-                     size_t message, const cm_step_scratch *scratch, MPI_Comm comm, char *err,
-                     size_t errlen) {
+int cm_step_exchange(float *data, size_t send_offset, size_t send_count, int to, size_t recv_offset,
+                     size_t recv_count, int from, cm_step_combine combine, size_t message,
+                     const cm_step_scratch *scratch, MPI_Comm comm, char *err, size_t errlen) {
   if (send_count == 0 && recv_count == 0) return MPI_SUCCESS;
   const int adds = combine != CM_STEP_COPY;
   if (message == 0 || message > (size_t)1 << 30 || (adds && message > scratch->segment)) {
@@ -85,23 +86,22 @@ int cm_step_exchange(float *data, size_t send_offset, size_t send_count, int to,
   MPI_Request send_req[CM_STEP_MAX_DEPTH], recv_req[CM_STEP_MAX_DEPTH];
   for (int k = 0; k < CM_STEP_MAX_DEPTH; k++) send_req[k] = recv_req[k] = MPI_REQUEST_NULL;
 
-#define SEGMENT_LENGTH(total, i) \
-  ((total) - (i) * message < message ? (total) - (i) * message : message)
+#define SEGMENT_LENGTH(total, i) ((total) - (i)*message < message ? (total) - (i)*message : message)
 
   int rc;
   size_t posted_recvs = 0, posted_sends = 0;
   for (; posted_recvs < recvs && posted_recvs < (size_t)depth; posted_recvs++) {
     size_t i = posted_recvs;
-    float *buffer = adds ? scratch->buffers + (i % depth) * scratch->segment
-                         : data + recv_offset + i * message;
+    float *buffer =
+        adds ? scratch->buffers + (i % depth) * scratch->segment : data + recv_offset + i * message;
     rc = MPI_Irecv(buffer, (int)SEGMENT_LENGTH(recv_count, i), MPI_FLOAT, from, STEP_TAG, comm,
                    &recv_req[i % depth]);
     if (rc != MPI_SUCCESS) return step_fail(rc, "MPI_Irecv", err, errlen);
   }
   for (; posted_sends < sends && posted_sends < (size_t)depth; posted_sends++) {
     size_t i = posted_sends;
-    rc = MPI_Isend(data + send_offset + i * message, (int)SEGMENT_LENGTH(send_count, i),
-                   MPI_FLOAT, to, STEP_TAG, comm, &send_req[i % depth]);
+    rc = MPI_Isend(data + send_offset + i * message, (int)SEGMENT_LENGTH(send_count, i), MPI_FLOAT,
+                   to, STEP_TAG, comm, &send_req[i % depth]);
     if (rc != MPI_SUCCESS) return step_fail(rc, "MPI_Isend", err, errlen);
   }
 
@@ -166,9 +166,8 @@ int cm_fold_in(float *data, size_t count, int rank, const cm_fold *fold,
     return cm_step_exchange(data, 0, count, rank + 1, 0, 0, MPI_PROC_NULL,
                             CM_STEP_ADD_INCOMING_FIRST, scratch->segment, scratch, comm, err,
                             errlen);
-  return cm_step_exchange(data, 0, 0, MPI_PROC_NULL, 0, count, rank - 1,
-                          CM_STEP_ADD_INCOMING_FIRST, scratch->segment, scratch, comm, err,
-                          errlen);
+  return cm_step_exchange(data, 0, 0, MPI_PROC_NULL, 0, count, rank - 1, CM_STEP_ADD_INCOMING_FIRST,
+                          scratch->segment, scratch, comm, err, errlen);
 }
 
 int cm_fold_out(float *data, size_t count, int rank, const cm_fold *fold,

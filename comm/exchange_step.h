@@ -44,10 +44,9 @@ void cm_step_scratch_free(cm_step_scratch *s);
  * peers exchange and add their whole vectors): a segment is only overwritten after its send
  * completed. Returns when every send and receive of the step has completed. MPI_SUCCESS or an
  * MPI error code with a message in err. */
-int cm_step_exchange(float *data, size_t send_offset, size_t send_count, int to,
-                     size_t recv_offset, size_t recv_count, int from, cm_step_combine combine,
-                     size_t message, const cm_step_scratch *scratch, MPI_Comm comm, char *err,
-                     size_t errlen);
+int cm_step_exchange(float *data, size_t send_offset, size_t send_count, int to, size_t recv_offset,
+                     size_t recv_count, int from, cm_step_combine combine, size_t message,
+                     const cm_step_scratch *scratch, MPI_Comm comm, char *err, size_t errlen);
 
 /* Block i of `count` floats split into `blocks` blocks whose lengths differ by at most one. */
 static inline size_t cm_block_offset(size_t count, size_t blocks, size_t i) {

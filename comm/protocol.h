@@ -29,9 +29,13 @@ typedef struct {
   int32_t count;   /* sample indices that follow the header */
   int64_t minibatch;
   int64_t version;
-  int32_t inject_failure; /* fault injection: the worker must fail this attempt */
+  int32_t inject_failure; /* fault injection: CM_INJECT_FAIL or CM_INJECT_STALL, else 0 */
   int32_t reserved;
 } cm_task;
+
+/* FAIL: the worker answers CM_REPLY_FAILED at once. STALL: the worker sleeps for its stall
+ * time (longer than the peer's task timeout, so the peer abandons it) before failing. */
+enum { CM_INJECT_NONE = 0, CM_INJECT_FAIL = 1, CM_INJECT_STALL = 2 };
 
 enum { CM_REPLY_OK = 0, CM_REPLY_FAILED = 1 };
 

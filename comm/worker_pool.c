@@ -175,11 +175,33 @@ static void record(cm_pool_run_request *run, const worker_state *w, int worker, 
   }
 }
 
+static uint64_t mix64(uint64_t x) { /* splitmix64's finalizer */
+  x += 0x9e3779b97f4a7c15ull;
+  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
+  x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
+  return x ^ (x >> 31);
+}
+
+int cm_inject_decision(const cm_pool_run_request *request, int round, int task, int attempt) {
+  if (attempt >= request->max_retries) return CM_INJECT_NONE; /* the last try always runs */
+  if (request->inject_fail_rate <= 0 && request->inject_stall_rate <= 0) return CM_INJECT_NONE;
+  uint64_t h = mix64(request->inject_seed);
+  h = mix64(h ^ (uint64_t)(uint32_t)round);
+  h = mix64(h ^ (uint64_t)(uint32_t)request->inject_peer);
+  h = mix64(h ^ (uint64_t)(uint32_t)task);
+  h = mix64(h ^ (uint64_t)(uint32_t)attempt);
+  double u = (double)(h >> 11) * 0x1.0p-53; /* uniform in [0, 1) */
+  if (u < request->inject_fail_rate) return CM_INJECT_FAIL;
+  if (u < request->inject_fail_rate + request->inject_stall_rate) return CM_INJECT_STALL;
+  return CM_INJECT_NONE;
+}
+
 static int dispatch(cm_pool *pool, cm_pool_run_request *run, const int64_t *offsets, int worker,
                     int task, int attempt) {
   worker_state *w = &pool->workers[worker];
   cm_task header = run->tasks[task];
   header.attempt = attempt;
+  header.inject_failure = cm_inject_decision(run, header.round, task, attempt);
   memcpy(pool->task_buffer, &header, sizeof header);
   memcpy(pool->task_buffer + sizeof header, run->indices + offsets[task],
          (size_t)header.count * sizeof(int64_t));
@@ -204,8 +226,9 @@ int cm_pool_run(cm_pool *pool, cm_pool_run_request *run, char *err, size_t errle
   int *attempts = calloc((size_t)n, sizeof *attempts);   /* attempts started per task */
   char *filled = calloc((size_t)n, 1);                    /* result parked in its slot */
   char *queued = calloc((size_t)n, 1);                    /* waiting for a worker */
+  int *failed_on = malloc((size_t)n * sizeof *failed_on); /* worker of the last failed attempt */
   int rc = 0;
-  if (!offsets || !attempts || !filled || !queued) {
+  if (!offsets || !attempts || !filled || !queued || !failed_on) {
     snprintf(err, errlen, "out of memory");
     rc = -1;
     goto done;
@@ -215,6 +238,7 @@ int cm_pool_run(cm_pool *pool, cm_pool_run_request *run, char *err, size_t errle
     offsets[i + 1] = offsets[i] + run->tasks[i].count;
     if (run->tasks[i].count > max_indices) max_indices = run->tasks[i].count;
     queued[i] = 1;
+    failed_on[i] = -1;
   }
   if (ensure_buffers(pool, run->result_len, max_indices, err, errlen) != 0) {
     rc = -1;
@@ -230,13 +254,14 @@ int cm_pool_run(cm_pool *pool, cm_pool_run_request *run, char *err, size_t errle
     /* Hand queued tasks (lowest index first) to idle workers while their slot is free. */
     for (int worker = 0; worker < pool->size; worker++) {
       if (pool->workers[worker].state != WORKER_IDLE) continue;
-      int task = -1;
+      /* A retry goes to another worker while there is one alive: the failed one may be sick. */
+      int task = -1, alive = cm_pool_alive(pool);
       for (int i = next_to_sum; i < n && i < next_to_sum + pool->window; i++)
-        if (queued[i]) {
+        if (queued[i] && (failed_on[i] != worker || alive == 1)) {
           task = i;
           break;
         }
-      if (task < 0) break;
+      if (task < 0) continue;
       queued[task] = 0;
       if (dispatch(pool, run, offsets, worker, task, attempts[task]++) != 0) {
         snprintf(err, errlen, "sending task %d to worker %d failed", task, worker);
@@ -295,6 +320,7 @@ int cm_pool_run(cm_pool *pool, cm_pool_run_request *run, char *err, size_t errle
         goto done;
       }
       queued[w->task] = 1;
+      failed_on[w->task] = worker;
     }
     if (cm_pool_alive(pool) == 0) {
       snprintf(err, errlen, "all %d workers were abandoned; %d of %d tasks done", pool->size,
@@ -321,6 +347,7 @@ done:
   free(attempts);
   free(filled);
   free(queued);
+  free(failed_on);
   return rc;
 }
 

@@ -48,7 +48,17 @@ typedef struct {
   int records_used;        /* out */
   double task_timeout;     /* seconds one attempt may take before its worker is abandoned */
   int max_retries;         /* attempts after the first, per task */
+  /* Fault injection: each attempt below max_retries is marked to fail (probability
+   * fail_rate) or to stall past the task timeout (stall_rate), decided by a hash of
+   * (inject_seed, round, inject_peer, task, attempt), so a run can always finish and the same
+   * seed marks the same attempts whatever the timing. Both 0: no injection. */
+  double inject_fail_rate, inject_stall_rate;
+  uint64_t inject_seed;
+  int inject_peer;
 } cm_pool_run_request;
+
+/* The injection decision for one attempt: 0 none, CM_INJECT_FAIL or CM_INJECT_STALL. */
+int cm_inject_decision(const cm_pool_run_request *request, int round, int task, int attempt);
 
 /* Spawns the workers (bounded by a watchdog). *spawn_seconds receives the spawn call's time. */
 int cm_pool_spawn(const cm_spawn_request *request, cm_pool **out, double *spawn_seconds,

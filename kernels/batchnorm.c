@@ -16,6 +16,7 @@
 #include <math.h>
 
 #include "kernels/layers.h"
+#include "kernels/vec.h"
 
 void kn_batchnorm_forward_train(float *out, float *mean, float *invstd, float *stat_mean,
                                 float *stat_var, const float *inp, const float *weight,
@@ -45,9 +46,8 @@ void kn_batchnorm_forward_train(float *out, float *mean, float *invstd, float *s
     /* out = x * scale + shift with scale = weight invstd, shift = bias - mean scale */
     const float scale = weight[c] * is, shift = bias[c] - (float)mu * scale;
     for (int b = 0; b < B; b++) {
-      const float *x = inp + ((size_t)b * C + c) * HW;
-      float *y = out + ((size_t)b * C + c) * HW;
-      for (int i = 0; i < HW; i++) y[i] = x[i] * scale + shift;
+      const size_t at = ((size_t)b * C + c) * HW;
+      kn_vec_scale_shift(out + at, inp + at, scale, shift, (size_t)HW);
     }
   }
 }
@@ -59,9 +59,8 @@ void kn_batchnorm_forward_eval(float *out, const float *inp, const float *weight
     const float is = (float)(1.0 / sqrt((double)running_var[c] + eps));
     const float scale = weight[c] * is, shift = bias[c] - running_mean[c] * scale;
     for (int b = 0; b < B; b++) {
-      const float *x = inp + ((size_t)b * C + c) * HW;
-      float *y = out + ((size_t)b * C + c) * HW;
-      for (int i = 0; i < HW; i++) y[i] = x[i] * scale + shift;
+      const size_t at = ((size_t)b * C + c) * HW;
+      kn_vec_scale_shift(out + at, inp + at, scale, shift, (size_t)HW);
     }
   }
 }

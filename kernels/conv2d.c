@@ -3,27 +3,35 @@
  *   OH = (H + 2 pad_h - KH) / stride_h + 1, OW likewise (floor)
  *   forward   out[b,o] = bias[o] + sum over the group's input channels and the kernel window
  *   backward  dinp += (transposed conv of dout), dweight += , dbias += sums of dout
- * Three paths, chosen from the geometry only (never from the data), so equal shapes always give
- * bit-identical results:
- *  - depthwise (one input channel per group): direct loops over each (b,c) plane; a gemm of
- *    M = 1 would waste most of its time.
- *  - one sample at a time (large planes): per sample and group, im2col into col
- *    (C/groups*KH*KW, OH*OW) and out = weight col via cblas_sgemm straight into the NCHW output.
- *    A 1x1, stride 1, unpadded convolution skips im2col: the input plane IS the col matrix.
- *  - several samples per gemm (small planes, e.g. 4x4 deep in a 32x32 network): col gets the
- *    columns of n samples side by side, (C/groups*KH*KW, n*OH*OW), so the gemm is wide enough to
- *    run near sgemm peak; the (OC/groups, n*OH*OW) result is copied plane by plane into NCHW.
+ * Four algorithms, chosen from the geometry and B only (never from the data), so equal shapes
+ * always give bit-identical results:
+ *  - depthwise (groups == C > 1): direct loops per (b,c) plane with the valid window ranges
+ *    precomputed. A gemm per channel loses here: the planes of MobileNetV3 at 32x32 input are
+ *    4x4 to 1x1 and per-call overheads would dominate (measured 10-45x slower).
+ *  - single tap (1x1 input and output planes, groups 1): only the kernel's tap (pad_h, pad_w)
+ *    meets the input, so the convolution is a Linear layer with that weight slice: one sgemm,
+ *    no im2col, no zero rows (SqueezeNet's last fire modules and classifier).
+ *  - gemm, one sample at a time (large planes): per sample and group, im2col into col
+ *    (C/groups*KH*KW, OH*OW) and out = weight col via cblas_sgemm straight into the NCHW
+ *    output. A 1x1, stride 1, unpadded convolution skips im2col: the input plane IS the col
+ *    matrix (and dinp is dcol).
+ *  - gemm, several samples at a time (small planes): col gets the columns of n samples side by
+ *    side, (C/groups*KH*KW, n*OH*OW), so the gemm is wide enough to run near sgemm peak; the
+ *    (OC/groups, n*OH*OW) result is copied plane by plane into NCHW.
  * Workspace: kn_conv2d_workspace_floats() floats, shared by forward and backward; the model
  * allocates it once for max_batch (the largest over its layers) and passes it in. */
 #include <cblas.h>
 #include <string.h>
 
 #include "kernels/layers.h"
+#include "kernels/vec.h"
 
 /* Aim for gemms at least this many columns wide; below it OpenBLAS runs far from peak. */
 enum { KN_CONV_MIN_GEMM_COLUMNS = 512 };
 /* Upper bound on the workspace when batching samples (floats): 16 MiB. */
 #define KN_CONV_MAX_BATCHED_WORKSPACE ((size_t)1 << 22)
+/* The direct depthwise loops keep per-tap ranges on the stack. */
+enum { KN_CONV_MAX_DIRECT_KERNEL = 16 };
 
 int kn_conv2d_init(kn_conv2d *conv, int C, int OC, int kernel, int stride, int padding, int groups,
                    int H, int W) {
@@ -46,7 +54,13 @@ int kn_conv2d_init(kn_conv2d *conv, int C, int OC, int kernel, int stride, int p
 }
 
 static int is_depthwise(const kn_conv2d *conv) {
-  return conv->in_channels == conv->groups;
+  return conv->groups > 1 && conv->groups == conv->in_channels &&
+         conv->kernel_h <= KN_CONV_MAX_DIRECT_KERNEL && conv->kernel_w <= KN_CONV_MAX_DIRECT_KERNEL;
+}
+
+static int is_single_tap(const kn_conv2d *conv) {
+  return conv->groups == 1 && conv->in_h == 1 && conv->in_w == 1 && conv->out_h == 1 &&
+         conv->out_w == 1;
 }
 
 static int is_pointwise(const kn_conv2d *conv) {
@@ -54,7 +68,7 @@ static int is_pointwise(const kn_conv2d *conv) {
          conv->pad_h == 0 && conv->pad_w == 0;
 }
 
-/* Rows of the col matrix (= the gemm's K) and the per-group channel counts. */
+/* Rows of the col matrix: the gemm's K. */
 static int col_rows(const kn_conv2d *conv) {
   return conv->in_channels / conv->groups * conv->kernel_h * conv->kernel_w;
 }
@@ -73,6 +87,10 @@ static int samples_per_gemm(const kn_conv2d *conv, int B) {
 
 size_t kn_conv2d_workspace_floats(const kn_conv2d *conv, int max_batch) {
   if (is_depthwise(conv)) return 0;
+  if (is_single_tap(conv)) /* the tap's weight slice and its gradient, unless it is the weight */
+    return conv->kernel_h == 1 && conv->kernel_w == 1
+               ? 0
+               : (size_t)2 * conv->out_channels * conv->in_channels;
   size_t plane = (size_t)conv->out_h * conv->out_w;
   int n = samples_per_gemm(conv, max_batch);
   if (n == 1) return is_pointwise(conv) ? 0 : (size_t)col_rows(conv) * plane;
@@ -137,44 +155,58 @@ static void col2im(const kn_conv2d *conv, const float *col, size_t ldcol, float 
           const float *src = row + (size_t)oh * OW;
           float *dst = dinp + ((size_t)c * H + ih) * W - pw + kw;
           if (sw == 1)
-            for (int ow = lo; ow < hi; ow++) dst[ow] += src[ow];
+            kn_vec_add(dst + lo, src + lo, (size_t)(hi - lo));
           else
             for (int ow = lo; ow < hi; ow++) dst[ow * sw] += src[ow];
         }
       }
 }
 
-/* ---- depthwise: one input channel per group, OC/C outputs per channel ---------------------- */
+/* ---- depthwise: direct loops ---------------------------------------------------------------- */
 
+/* For each kernel row kh, the output rows whose input row exists: [lo[kh], hi[kh]); same for
+ * columns. Hoisting these out of the plane loops leaves no conditions in the inner loops. */
+typedef struct {
+  int row_lo[KN_CONV_MAX_DIRECT_KERNEL], row_hi[KN_CONV_MAX_DIRECT_KERNEL];
+  int col_lo[KN_CONV_MAX_DIRECT_KERNEL], col_hi[KN_CONV_MAX_DIRECT_KERNEL];
+} tap_ranges;
+
+static void tap_ranges_init(const kn_conv2d *conv, tap_ranges *r) {
+  for (int kh = 0; kh < conv->kernel_h; kh++)
+    valid_range(kh, conv->stride_h, conv->pad_h, conv->in_h, conv->out_h, &r->row_lo[kh],
+                &r->row_hi[kh]);
+  for (int kw = 0; kw < conv->kernel_w; kw++)
+    valid_range(kw, conv->stride_w, conv->pad_w, conv->in_w, conv->out_w, &r->col_lo[kw],
+                &r->col_hi[kw]);
+}
+
+/* Output channel o reads input channel o / (OC/C) (PyTorch's channel multiplier layout). */
 static void depthwise_forward(const kn_conv2d *conv, float *out, const float *inp,
                               const float *weight, const float *bias, int B) {
   const int C = conv->in_channels, OC = conv->out_channels, per = OC / C;
   const int H = conv->in_h, W = conv->in_w, OH = conv->out_h, OW = conv->out_w;
-  const int KH = conv->kernel_h, KW = conv->kernel_w;
-  const int sh = conv->stride_h, sw = conv->stride_w, ph = conv->pad_h, pw = conv->pad_w;
+  const int KH = conv->kernel_h, KW = conv->kernel_w, sh = conv->stride_h, sw = conv->stride_w;
+  tap_ranges r;
+  tap_ranges_init(conv, &r);
   for (int b = 0; b < B; b++)
     for (int o = 0; o < OC; o++) {
       const float *in = inp + ((size_t)b * C + o / per) * H * W;
       const float *w = weight + (size_t)o * KH * KW;
       float *dst = out + ((size_t)b * OC + o) * OH * OW;
-      float init = bias ? bias[o] : 0.0f;
-      for (int i = 0; i < OH * OW; i++) dst[i] = init;
-      for (int kh = 0; kh < KH; kh++)
+      kn_vec_fill(dst, bias ? bias[o] : 0.0f, (size_t)OH * OW);
+      for (int kh = 0; kh < KH; kh++) {
+        if (r.row_lo[kh] == r.row_hi[kh]) continue; /* the tap row only ever meets padding */
         for (int kw = 0; kw < KW; kw++) {
           const float wv = w[kh * KW + kw];
-          int lo, hi;
-          valid_range(kw, sw, pw, W, OW, &lo, &hi);
-          for (int oh = 0; oh < OH; oh++) {
-            int ih = oh * sh - ph + kh;
-            if (ih < 0 || ih >= H) continue;
-            const float *src = in + (size_t)ih * W - pw + kw;
+          const int lo = r.col_lo[kw], hi = r.col_hi[kw];
+          if (lo == hi) continue;
+          for (int oh = r.row_lo[kh]; oh < r.row_hi[kh]; oh++) {
+            const float *src = in + (size_t)(oh * sh - conv->pad_h + kh) * W - conv->pad_w + kw;
             float *row = dst + (size_t)oh * OW;
-            if (sw == 1)
-              for (int ow = lo; ow < hi; ow++) row[ow] += wv * src[ow];
-            else
-              for (int ow = lo; ow < hi; ow++) row[ow] += wv * src[ow * sw];
+            for (int ow = lo; ow < hi; ow++) row[ow] += wv * src[ow * sw];
           }
         }
+      }
     }
 }
 
@@ -182,12 +214,12 @@ static void depthwise_backward(const kn_conv2d *conv, float *dinp, float *dweigh
                                const float *dout, const float *inp, const float *weight, int B) {
   const int C = conv->in_channels, OC = conv->out_channels, per = OC / C;
   const int H = conv->in_h, W = conv->in_w, OH = conv->out_h, OW = conv->out_w;
-  const int KH = conv->kernel_h, KW = conv->kernel_w;
-  const int sh = conv->stride_h, sw = conv->stride_w, ph = conv->pad_h, pw = conv->pad_w;
+  const int KH = conv->kernel_h, KW = conv->kernel_w, sh = conv->stride_h, sw = conv->stride_w;
+  tap_ranges r;
+  tap_ranges_init(conv, &r);
   for (int b = 0; b < B; b++)
     for (int o = 0; o < OC; o++) {
       const size_t in_offset = ((size_t)b * C + o / per) * H * W;
-      const float *in = inp + in_offset;
       const float *w = weight + (size_t)o * KH * KW;
       float *dw = dweight + (size_t)o * KH * KW;
       const float *g = dout + ((size_t)b * OC + o) * OH * OW;
@@ -196,34 +228,86 @@ static void depthwise_backward(const kn_conv2d *conv, float *dinp, float *dweigh
         for (int i = 0; i < OH * OW; i++) sum += g[i];
         dbias[o] += sum;
       }
-      for (int kh = 0; kh < KH; kh++)
+      for (int kh = 0; kh < KH; kh++) {
+        if (r.row_lo[kh] == r.row_hi[kh]) continue; /* the tap row only ever meets padding */
         for (int kw = 0; kw < KW; kw++) {
           const float wv = w[kh * KW + kw];
+          const int lo = r.col_lo[kw], hi = r.col_hi[kw];
+          if (lo == hi) continue;
           float dwv = 0.0f;
-          int lo, hi;
-          valid_range(kw, sw, pw, W, OW, &lo, &hi);
-          for (int oh = 0; oh < OH; oh++) {
-            int ih = oh * sh - ph + kh;
-            if (ih < 0 || ih >= H) continue;
-            const float *src = in + (size_t)ih * W - pw + kw;
-            const float *grow = g + (size_t)oh * OW;
+          for (int oh = r.row_lo[kh]; oh < r.row_hi[kh]; oh++) {
+            const size_t at =
+                in_offset + (size_t)(oh * sh - conv->pad_h + kh) * W - conv->pad_w + kw;
+            const float *src = inp + at, *grow = g + (size_t)oh * OW;
             for (int ow = lo; ow < hi; ow++) dwv += grow[ow] * src[ow * sw];
             if (dinp) {
-              float *drow = dinp + in_offset + (size_t)ih * W - pw + kw;
+              float *drow = dinp + at;
               for (int ow = lo; ow < hi; ow++) drow[ow * sw] += wv * grow[ow];
             }
           }
           dw[kh * KW + kw] += dwv;
         }
+      }
     }
 }
 
-/* ---- gemm paths ------------------------------------------------------------------------------ */
+/* ---- single tap: a 1x1 map through a padded kernel is a Linear layer ------------------------ */
+
+/* The weight of tap (pad_h, pad_w) as an (OC, C) matrix: the weight itself for a 1x1 kernel,
+ * else gathered into slice (OC*C floats of workspace). NULL when the tap lies outside the
+ * kernel (padding >= kernel): then only the bias reaches the output. */
+static const float *tap_weight(const kn_conv2d *conv, const float *weight, float *slice) {
+  const int KH = conv->kernel_h, KW = conv->kernel_w, OC = conv->out_channels;
+  const int C = conv->in_channels;
+  if (conv->pad_h >= KH || conv->pad_w >= KW) return NULL;
+  if (KH == 1 && KW == 1) return weight;
+  const size_t tap = (size_t)conv->pad_h * KW + conv->pad_w;
+  for (size_t i = 0; i < (size_t)OC * C; i++) slice[i] = weight[i * KH * KW + tap];
+  return slice;
+}
+
+static void single_tap_forward(const kn_conv2d *conv, float *out, const float *inp,
+                               const float *weight, const float *bias, int B, float *workspace) {
+  const float *w = tap_weight(conv, weight, workspace);
+  if (w) {
+    kn_linear_forward(out, inp, w, bias, B, conv->in_channels, conv->out_channels);
+    return;
+  }
+  for (int b = 0; b < B; b++)
+    for (int o = 0; o < conv->out_channels; o++)
+      out[(size_t)b * conv->out_channels + o] = bias ? bias[o] : 0.0f;
+}
+
+static void single_tap_backward(const kn_conv2d *conv, float *dinp, float *dweight, float *dbias,
+                                const float *dout, const float *inp, const float *weight, int B,
+                                float *workspace) {
+  const int KH = conv->kernel_h, KW = conv->kernel_w, OC = conv->out_channels;
+  const int C = conv->in_channels;
+  const float *w = tap_weight(conv, weight, workspace);
+  if (!w || (KH == 1 && KW == 1)) { /* no tap, or the weight is the (OC, C) matrix itself */
+    if (w)
+      kn_linear_backward(dinp, dweight, dbias, dout, inp, w, B, C, OC);
+    else if (dbias)
+      for (int b = 0; b < B; b++) kn_vec_add(dbias, dout + (size_t)b * OC, (size_t)OC);
+    return;
+  }
+  float *dslice = workspace + (size_t)OC * C;
+  memset(dslice, 0, (size_t)OC * C * sizeof(float));
+  kn_linear_backward(dinp, dslice, dbias, dout, inp, w, B, C, OC);
+  const size_t tap = (size_t)conv->pad_h * KW + conv->pad_w;
+  for (size_t i = 0; i < (size_t)OC * C; i++) dweight[i * KH * KW + tap] += dslice[i];
+}
+
+/* ---- im2col + gemm -------------------------------------------------------------------------- */
 
 void kn_conv2d_forward(const kn_conv2d *conv, float *out, const float *inp, const float *weight,
                        const float *bias, int B, float *workspace) {
   if (is_depthwise(conv)) {
     depthwise_forward(conv, out, inp, weight, bias, B);
+    return;
+  }
+  if (is_single_tap(conv)) {
+    single_tap_forward(conv, out, inp, weight, bias, B, workspace);
     return;
   }
   const int G = conv->groups, Cg = conv->in_channels / G, OCg = conv->out_channels / G;
@@ -246,8 +330,7 @@ void kn_conv2d_forward(const kn_conv2d *conv, float *out, const float *inp, cons
         }
         float beta = 0.0f;
         if (bias) {
-          for (int o = 0; o < OCg; o++)
-            for (size_t p = 0; p < plane; p++) dst[o * plane + p] = bias[g * OCg + o];
+          for (int o = 0; o < OCg; o++) kn_vec_fill(dst + o * plane, bias[g * OCg + o], plane);
           beta = 1.0f;
         }
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, OCg, (int)plane, K, 1.0f, w, K, col,
@@ -264,8 +347,7 @@ void kn_conv2d_forward(const kn_conv2d *conv, float *out, const float *inp, cons
         for (int o = 0; o < OCg; o++) {
           const float *src = result + (size_t)o * columns + s * plane;
           float *dst = out + ((size_t)(b0 + s) * conv->out_channels + g * OCg + o) * plane;
-          const float add = bias ? bias[g * OCg + o] : 0.0f;
-          for (size_t p = 0; p < plane; p++) dst[p] = src[p] + add;
+          kn_vec_copy_add(dst, src, bias ? bias[g * OCg + o] : 0.0f, plane);
         }
     }
   }
@@ -276,6 +358,10 @@ void kn_conv2d_backward(const kn_conv2d *conv, float *dinp, float *dweight, floa
                         float *workspace) {
   if (is_depthwise(conv)) {
     depthwise_backward(conv, dinp, dweight, dbias, dout, inp, weight, B);
+    return;
+  }
+  if (is_single_tap(conv)) {
+    single_tap_backward(conv, dinp, dweight, dbias, dout, inp, weight, B, workspace);
     return;
   }
   const int G = conv->groups, Cg = conv->in_channels / G, OCg = conv->out_channels / G;

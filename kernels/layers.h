@@ -36,12 +36,30 @@ void kn_linear_forward(float *out, const float *inp, const float *weight, const 
  * sums of dout. dinp and dbias may be NULL. */
 void kn_linear_backward(float *dinp, float *dweight, float *dbias, const float *dout,
                         const float *inp, const float *weight, int B, int C, int OC);
+/* Linear on an input whose every feature is repeated R times in a row: inp (B,C) stands for the
+ * (B,C*R) matrix whose column c*R + r is inp[:,c]; weight (OC,C*R) as in PyTorch. That is
+ * Linear(flatten(AdaptiveAvgPool2d((7,7))(x))) for x (B,C,1,1): VGG at 32x32 input, R = 49,
+ * where it saves 48/49 of the classifier's largest gemm. folded (OC,C) is written by forward
+ * and read by backward (keep it between them); workspace: OC*C floats. Same results as the
+ * replicated Linear up to float summation order. */
+void kn_linear_repeated_forward(float *out, float *folded, const float *inp, const float *weight,
+                                const float *bias, int B, int C, int R, int OC);
+void kn_linear_repeated_backward(float *dinp, float *dweight, float *dbias, const float *dout,
+                                 const float *inp, const float *folded, int B, int C, int R, int OC,
+                                 float *workspace);
 
-/* ---- activations.c (elementwise over n floats, any shape) ---------------------------------- */
+/* ---- activations.c: ReLU, Hardswish, Hardsigmoid (elementwise over n floats, any shape) -- */
 /* out = max(inp, 0). out may equal inp (in place). */
 void kn_relu_forward(float *out, const float *inp, long n);
 /* dinp += dout where out > 0. Takes the forward OUTPUT, so an in-place forward still works. */
 void kn_relu_backward(float *dinp, const float *dout, const float *out, long n);
+/* Hardswish: out = x relu6(x + 3) / 6 (in place allowed). Backward takes the INPUT; derivative
+ * 1 at x = 3. */
+void kn_hardswish_forward(float *out, const float *inp, long n);
+void kn_hardswish_backward(float *dinp, const float *dout, const float *inp, long n);
+/* Hardsigmoid: out = relu6(x + 3) / 6 (in place allowed). Backward takes the INPUT. */
+void kn_hardsigmoid_forward(float *out, const float *inp, long n);
+void kn_hardsigmoid_backward(float *dinp, const float *dout, const float *inp, long n);
 
 /* ---- cross_entropy.c ---------------------------------------------------------------------- */
 /* logits (B,V), targets (B) in 0..V-1, probs (B,V) receives softmax(logits).
@@ -51,14 +69,6 @@ float kn_cross_entropy_forward(float *probs, const float *logits, const int32_t 
 /* dlogits (B,V) += (probs - onehot(targets)) / B: the gradient of the MEAN loss. */
 void kn_cross_entropy_backward(float *dlogits, const float *probs, const int32_t *targets, int B,
                                int V);
-
-/* ---- activations.c: Hardswish, Hardsigmoid (MobileNetV3) -------------------------------- */
-/* Hardswish: out = x relu6(x + 3) / 6. Backward takes the INPUT (PyTorch's boundaries). */
-void kn_hardswish_forward(float *out, const float *inp, long n);
-void kn_hardswish_backward(float *dinp, const float *dout, const float *inp, long n);
-/* Hardsigmoid: out = relu6(x + 3) / 6. Backward takes the INPUT. */
-void kn_hardsigmoid_forward(float *out, const float *inp, long n);
-void kn_hardsigmoid_backward(float *dinp, const float *dout, const float *inp, long n);
 
 /* ---- conv2d.c ------------------------------------------------------------------------------ */
 /* Geometry of one nn.Conv2d (dilation 1) applied to (C,H,W) planes: fixed at init, the batch
@@ -83,10 +93,11 @@ void kn_conv2d_backward(const kn_conv2d *conv, float *dinp, float *dweight, floa
                         float *workspace);
 
 /* ---- batchnorm.c (nn.BatchNorm2d, affine, track_running_stats) ---------------------------- */
-/* inp, out (B,C,HW); weight, bias (C). Training mode: normalises with the batch mean and biased
- * variance; writes mean (C) and invstd (C) for backward, and the batch statistics for the
- * running buffers: stat_mean (C) = mean, stat_var (C) = UNBIASED variance (either may be NULL).
- * Point them into m->batch_stats at the offsets of X.running_mean and X.running_var. */
+/* inp, out (B,C,HW) (HW = 1: BatchNorm1d on (B,C)); weight, bias (C). Training mode: normalises
+ * with the batch mean and biased variance; writes mean (C) and invstd (C) for backward, and the
+ * batch statistics for the running buffers: stat_mean (C) = mean, stat_var (C) = UNBIASED variance
+ * (either may be NULL). Point them into m->batch_stats at the offsets of X.running_mean and
+ * X.running_var. */
 void kn_batchnorm_forward_train(float *out, float *mean, float *invstd, float *stat_mean,
                                 float *stat_var, const float *inp, const float *weight,
                                 const float *bias, int B, int C, int HW, float eps);

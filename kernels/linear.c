@@ -39,3 +39,30 @@ void kn_linear_backward(float *dinp, float *dweight, float *dbias, const float *
       for (int o = 0; o < OC; o++) dbias[o] += row[o];
     }
 }
+
+/* Linear on repeated features. Forward folds the repeats into the weight once (folded[o,c] =
+ * sum over r of weight[o, c*R + r], summed in r order) and runs a C-wide Linear: R times fewer
+ * flops, and the (B, C*R) replicated input is never built. The folded weight is kept for
+ * backward, where dinp needs it and dweight gets the same (OC,C) gradient in each repeat. */
+void kn_linear_repeated_forward(float *out, float *folded, const float *inp, const float *weight,
+                                const float *bias, int B, int C, int R, int OC) {
+  for (size_t oc = 0; oc < (size_t)OC * C; oc++) {
+    const float *w = weight + oc * R;
+    float sum = 0.0f;
+    for (int r = 0; r < R; r++) sum += w[r];
+    folded[oc] = sum;
+  }
+  kn_linear_forward(out, inp, folded, bias, B, C, OC);
+}
+
+void kn_linear_repeated_backward(float *dinp, float *dweight, float *dbias, const float *dout,
+                                 const float *inp, const float *folded, int B, int C, int R, int OC,
+                                 float *workspace) {
+  memset(workspace, 0, (size_t)OC * C * sizeof(float));
+  kn_linear_backward(dinp, workspace, dbias, dout, inp, folded, B, C, OC);
+  for (size_t oc = 0; oc < (size_t)OC * C; oc++) {
+    float *dw = dweight + oc * R;
+    const float g = workspace[oc];
+    for (int r = 0; r < R; r++) dw[r] += g;
+  }
+}

@@ -33,6 +33,9 @@ typedef struct {
   const char *summary; /* one line for --help */
   int channels, height, width; /* input geometry the model expects (C, H, W) */
   int classes;
+  /* PyTorch BatchNorm momentum for kn_model_update_buffers (torchvision's MobileNetV3: 0.01);
+   * 0 means PyTorch's default 0.1. Models without batch norm leave it 0. */
+  float bn_momentum;
   /* Allocate activations for up to max_batch samples, parameters initialised from seed
    * (PyTorch default init scheme). Returns 0, or -1 with a message in err. */
   int (*init)(kn_model *m, int max_batch, uint64_t seed, char *err, size_t errlen);

@@ -40,10 +40,46 @@ int kn_pool2d_init(kn_pool2d *pool, int C, int H, int W, int kernel, int stride,
   return 0;
 }
 
+/* The first maximum of a, b in window order; NaN wins (PyTorch). Selects, not branches: the
+ * winner on real data is unpredictable. */
+static inline void take_max(float v, int at, float *best, int *best_at) {
+  int take = v > *best || v != v;
+  *best = take ? v : *best;
+  *best_at = take ? at : *best_at;
+}
+
+/* MaxPool2d(2) when every window lies inside the plane (CNN, VGG): no window bookkeeping. */
+static void maxpool_2x2(const kn_pool2d *pool, float *out, int32_t *argmax, const float *inp,
+                        long planes) {
+  const int H = pool->in_h, W = pool->in_w, OH = pool->out_h, OW = pool->out_w;
+  for (long p = 0; p < planes; p++)
+    for (int oh = 0; oh < OH; oh++) {
+      const int top = 2 * oh * W;
+      const float *r0 = inp + p * H * W + top, *r1 = r0 + W;
+      float *o = out + (p * OH + oh) * OW;
+      int32_t *arg = argmax + (p * OH + oh) * OW;
+      for (int ow = 0; ow < OW; ow++) {
+        const int w = 2 * ow;
+        float best = r0[w];
+        int best_at = top + w;
+        take_max(r0[w + 1], top + w + 1, &best, &best_at);
+        take_max(r1[w], top + W + w, &best, &best_at);
+        take_max(r1[w + 1], top + W + w + 1, &best, &best_at);
+        o[ow] = best;
+        arg[ow] = best_at;
+      }
+    }
+}
+
 void kn_maxpool2d_forward(const kn_pool2d *pool, float *out, int32_t *argmax, const float *inp,
                           int B) {
   const int H = pool->in_h, W = pool->in_w, OH = pool->out_h, OW = pool->out_w;
   const long planes = (long)B * pool->channels;
+  if (pool->kernel_h == 2 && pool->kernel_w == 2 && pool->stride_h == 2 && pool->stride_w == 2 &&
+      pool->pad_h == 0 && pool->pad_w == 0 && 2 * OH <= H && 2 * OW <= W) {
+    maxpool_2x2(pool, out, argmax, inp, planes);
+    return;
+  }
   for (long p = 0; p < planes; p++) {
     const float *in = inp + p * H * W;
     float *o = out + p * OH * OW;
@@ -60,11 +96,7 @@ void kn_maxpool2d_forward(const kn_pool2d *pool, float *out, int32_t *argmax, co
         int best_at = h0 * W + w0;
         for (int h = h0; h < h1; h++)
           for (int w = w0; w < w1; w++) {
-            float v = in[h * W + w];
-            if (v > best || isnan(v)) {
-              best = v;
-              best_at = h * W + w;
-            }
+            take_max(in[h * W + w], h * W + w, &best, &best_at);
           }
         o[oh * OW + ow] = best;
         arg[oh * OW + ow] = best_at;

@@ -2,6 +2,8 @@
  * Reference: https://prng.di.unimi.it/ (public domain algorithms by Blackman and Vigna). */
 #include "kernels/rng.h"
 
+#include <math.h>
+
 uint64_t kn_splitmix64(uint64_t *state) {
   uint64_t z = (*state += 0x9e3779b97f4a7c15ULL);
   z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
@@ -41,4 +43,15 @@ float kn_rng_symmetric(kn_rng *rng, float bound) {
 
 void kn_rng_fill_symmetric(kn_rng *rng, float *x, long n, float bound) {
   for (long i = 0; i < n; i++) x[i] = kn_rng_symmetric(rng, bound);
+}
+
+float kn_rng_normal(kn_rng *rng) {
+  double u1 = 1.0 - (double)kn_rng_uniform(rng); /* (0, 1]: the logarithm stays finite */
+  double u2 = (double)kn_rng_uniform(rng);
+  const double two_pi = 6.283185307179586476925; /* M_PI is not ISO C */
+  return (float)(sqrt(-2.0 * log(u1)) * cos(two_pi * u2));
+}
+
+void kn_rng_fill_normal(kn_rng *rng, float *x, long n, float std) {
+  for (long i = 0; i < n; i++) x[i] = std * kn_rng_normal(rng);
 }

@@ -25,5 +25,12 @@ float kn_rng_uniform(kn_rng *rng);
 float kn_rng_symmetric(kn_rng *rng, float bound);
 /* Fills x[0..n) with kn_rng_symmetric(rng, bound). */
 void kn_rng_fill_symmetric(kn_rng *rng, float *x, long n, float bound);
+/* Standard normal by Box-Muller from two kn_rng_uniform draws (the second output is dropped so
+ * every value costs exactly two draws). Uses libm's log, sqrt and cos in double: identical
+ * wherever libm is (glibc is the same on all our machines), unlike the uniforms above, which
+ * are exact everywhere. For torchvision's normal_ / kaiming_normal_ initialisations. */
+float kn_rng_normal(kn_rng *rng);
+/* Fills x[0..n) with std * kn_rng_normal(rng). */
+void kn_rng_fill_normal(kn_rng *rng, float *x, long n, float std);
 
 #endif

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "kernels/layers.h"
+#include "kernels/vec.h"
 
 void kn_concat_channels_forward(float *out, const float *a, int Ca, const float *b, int Cb, int B,
                                 int HW) {
@@ -24,24 +25,15 @@ void kn_concat_channels_backward(float *da, float *db, const float *dout, int Ca
   const size_t na = (size_t)Ca * HW, nb = (size_t)Cb * HW;
   for (int s = 0; s < B; s++) {
     const float *g = dout + (size_t)s * (na + nb);
-    if (da) {
-      float *d = da + (size_t)s * na;
-      for (size_t i = 0; i < na; i++) d[i] += g[i];
-    }
-    if (db) {
-      float *d = db + (size_t)s * nb;
-      for (size_t i = 0; i < nb; i++) d[i] += g[na + i];
-    }
+    if (da) kn_vec_add(da + (size_t)s * na, g, na);
+    if (db) kn_vec_add(db + (size_t)s * nb, g + na, nb);
   }
 }
 
 void kn_channel_scale_forward(float *out, const float *inp, const float *scale, int B, int C,
                               int HW) {
   for (long p = 0; p < (long)B * C; p++) {
-    const float *x = inp + p * HW;
-    float *y = out + p * HW;
-    const float s = scale[p];
-    for (int i = 0; i < HW; i++) y[i] = x[i] * s;
+    kn_vec_scale(out + p * HW, inp + p * HW, scale[p], (size_t)HW);
   }
 }
 
@@ -52,21 +44,15 @@ void kn_channel_scale_backward(float *dinp, float *dscale, const float *dout, co
     float sum = 0.0f;
     for (int i = 0; i < HW; i++) sum += g[i] * x[i];
     if (dscale) dscale[p] += sum;
-    if (dinp) {
-      float *d = dinp + p * HW;
-      const float s = scale[p];
-      for (int i = 0; i < HW; i++) d[i] += g[i] * s;
-    }
+    if (dinp) kn_vec_axpy(dinp + p * HW, scale[p], g, (size_t)HW);
   }
 }
 
 void kn_add_forward(float *out, const float *a, const float *b, long n) {
-  for (long i = 0; i < n; i++) out[i] = a[i] + b[i];
+  kn_vec_sum(out, a, b, (size_t)n);
 }
 
 void kn_add_backward(float *da, float *db, const float *dout, long n) {
-  if (da)
-    for (long i = 0; i < n; i++) da[i] += dout[i];
-  if (db)
-    for (long i = 0; i < n; i++) db[i] += dout[i];
+  if (da) kn_vec_add(da, dout, (size_t)n);
+  if (db) kn_vec_add(db, dout, (size_t)n);
 }

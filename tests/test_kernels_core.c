@@ -2,6 +2,7 @@
  * layers (linear, ReLU, softmax cross-entropy), the "mlp" model and SGD.
  * Gradients are checked against central finite differences of a scalar objective; SGD against
  * values computed by hand with PyTorch's rule; determinism bit for bit. */
+#include <malloc.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -336,6 +337,22 @@ static void test_determinism(void) {
   kn_rng rng;
   kn_rng_seed(&rng, 0);
   CHECK(kn_rng_next(&rng) == 0x99ec5f36cb75f2b4ULL);
+  /* normals: moments of N(0, 1) over 20000 draws, and the same stream for the same seed */
+  kn_rng_seed(&rng, 5);
+  double sum = 0.0, sum_sq = 0.0, sum_4 = 0.0;
+  for (int i = 0; i < 20000; i++) {
+    double z = kn_rng_normal(&rng);
+    sum += z, sum_sq += z * z, sum_4 += z * z * z * z;
+  }
+  CHECK_NEAR(sum / 20000, 0.0, 0.03);
+  CHECK_NEAR(sum_sq / 20000, 1.0, 0.04);
+  CHECK_NEAR(sum_4 / 20000, 3.0, 0.25); /* kurtosis of a normal, not of a uniform (1.8) */
+  float normals[2][8];
+  for (int k = 0; k < 2; k++) {
+    kn_rng_seed(&rng, 77);
+    kn_rng_fill_normal(&rng, normals[k], 8, 0.01f);
+  }
+  CHECK(memcmp(normals[0], normals[1], sizeof normals[0]) == 0 && normals[0][3] != 0.0f);
 
   float x[B * 784];
   int32_t y[B];
@@ -407,12 +424,15 @@ static void test_training_reduces_loss(void) {
   make_batch(9, x, y, B, 784, 10);
   kn_sgd opt;
   CHECK(kn_sgd_init(&opt, m->num_params, 0.05f, 0.9f, 1e-4f) == 0);
-  float first = 0.0f, last = 0.0f;
-  for (int step = 0; step < 50; step++) {
+  float first = kn_model_loss_and_grad(m, x, y, B), last = first;
+  kn_sgd_step(&opt, m->params, m->grads);
+  struct mallinfo2 heap_before = mallinfo2(); /* a training step must not allocate */
+  for (int step = 1; step < 50; step++) {
     last = kn_model_loss_and_grad(m, x, y, B);
-    if (step == 0) first = last;
     kn_sgd_step(&opt, m->params, m->grads);
   }
+  struct mallinfo2 heap_after = mallinfo2();
+  CHECK(heap_after.uordblks == heap_before.uordblks && heap_after.hblkhd == heap_before.hblkhd);
   printf("mlp: loss %.4f -> %.4f over 50 SGD steps on one batch of %d\n", first, last, B);
   CHECK(last < 0.1f * first);
   float scratch[B * 10];

@@ -174,8 +174,18 @@ static void test_conv2d(void) {
   test_conv2d_case(3, 5, 3, 1, 1, 0, 1, 4, 4, 1);
   test_conv2d_case(2, 5, 3, 1, 1, 0, 1, 24, 24, 1);
   test_conv2d_case(2, 5, 3, 1, 2, 0, 1, 5, 5, 1);
-  /* 1x1 maps (deep layers of 32x32 networks) */
+  /* 1x1 maps (deep layers of 32x32 networks): the single-tap path, with the weight itself (1x1
+   * kernel), a gathered tap slice (3x3, 5x5), without bias, and with no tap at all (padding >=
+   * kernel: only the bias reaches the output) */
   test_conv2d_case(4, 6, 5, 3, 1, 1, 1, 1, 1, 1);
+  test_conv2d_case(3, 6, 5, 1, 1, 0, 1, 1, 1, 1);
+  test_conv2d_case(3, 4, 7, 5, 1, 2, 1, 1, 1, 0);
+  test_conv2d_case(2, 3, 4, 1, 3, 1, 1, 1, 1, 1);
+  /* one input channel, groups 1 (CNN's conv1): a gemm, not the depthwise loops */
+  test_conv2d_case(2, 1, 4, 5, 1, 2, 1, 28, 28, 1);
+  /* depthwise on 2x2 and 1x1 maps (MobileNetV3's last blocks at 32x32 input) */
+  test_conv2d_case(3, 5, 5, 5, 1, 2, 5, 2, 2, 1);
+  test_conv2d_case(3, 5, 5, 5, 1, 2, 5, 1, 1, 1);
   /* invalid geometries */
   kn_conv2d conv;
   CHECK(kn_conv2d_init(&conv, 3, 4, 3, 1, 1, 2, 5, 5) == -1); /* 3 % 2 */
@@ -314,7 +324,7 @@ static void test_activations(void) {
   CHECK_NEAR(y[4], 1.125, 1e-7);
   memset(d, 0, sizeof d);
   kn_hardswish_backward(d, one, x, 7);
-  CHECK(d[0] == 0.0f && d[1] == -0.5f && d[3] == 0.5f && d[5] == 1.5f && d[6] == 1.0f);
+  CHECK(d[0] == 0.0f && d[1] == -0.5f && d[3] == 0.5f && d[5] == 1.0f && d[6] == 1.0f);
   kn_hardsigmoid_forward(y, x, 7);
   CHECK(y[0] == 0.0f && y[1] == 0.0f && y[3] == 0.5f && y[5] == 1.0f && y[6] == 1.0f);
   memset(d, 0, sizeof d);
@@ -540,6 +550,48 @@ static void test_tensor_ops(void) {
   free(dscale);
 }
 
+/* ---- linear on repeated features ------------------------------------------------------------ */
+
+typedef struct {
+  int B, C, R, OC;
+  float *inp, *weight, *bias, *out, *folded;
+} repeated_case;
+
+static void repeated_forward(void *ctx) {
+  repeated_case *c = ctx;
+  kn_linear_repeated_forward(c->out, c->folded, c->inp, c->weight, c->bias, c->B, c->C, c->R,
+                             c->OC);
+}
+
+static void test_linear_repeated(void) {
+  enum { B = 3, C = 4, R = 5, OC = 6 };
+  repeated_case c = {.B = B, .C = C, .R = R, .OC = OC};
+  c.inp = random_array(B * C, 1.0f);
+  c.weight = random_array(OC * C * R, 1.0f);
+  c.bias = random_array(OC, 1.0f);
+  c.out = malloc(B * OC * sizeof(float));
+  c.folded = malloc(OC * C * sizeof(float));
+  float *r = random_array(B * OC, 1.0f), *workspace = malloc(OC * C * sizeof(float));
+  /* reference: replicate the input and run the plain Linear */
+  float *replicated = malloc(B * C * R * sizeof(float)), *expect = malloc(B * OC * sizeof(float));
+  for (int b = 0; b < B; b++)
+    for (int k = 0; k < C * R; k++) replicated[b * C * R + k] = c.inp[b * C + k / R];
+  kn_linear_forward(expect, replicated, c.weight, c.bias, B, C * R, OC);
+  repeated_forward(&c);
+  double max_err = 0.0;
+  for (int i = 0; i < B * OC; i++) max_err = fmax(max_err, fabs(expect[i] - c.out[i]));
+  CHECK_MSG(max_err < 1e-5, "linear repeated forward: max error %g", max_err);
+  float *dinp = filled_array(B * C, PREFILL), *dw = filled_array(OC * C * R, PREFILL);
+  float *db = filled_array(OC, PREFILL);
+  kn_linear_repeated_backward(dinp, dw, db, r, c.inp, c.folded, B, C, R, OC, workspace);
+  target targets[3] = {{"dinp", c.inp, dinp, B * C},
+                       {"dweight", c.weight, dw, OC * C * R},
+                       {"dbias", c.bias, db, OC}};
+  gradcheck("linear repeated", repeated_forward, &c, c.out, B * OC, r, targets, 3, 1e-2f, 1e-4);
+  free(c.inp), free(c.weight), free(c.bias), free(c.out), free(c.folded), free(r), free(workspace);
+  free(replicated), free(expect), free(dinp), free(dw), free(db);
+}
+
 static void test_arena(void) {
   kn_arena arena = {0};
   float *a = kn_arena_take(&arena, 3);
@@ -563,6 +615,7 @@ int main(void) {
   test_pooling();
   test_dropout();
   test_tensor_ops();
+  test_linear_repeated();
   test_arena();
   return check_summary("test_layers");
 }

@@ -1,0 +1,23 @@
+build-fuzz/bench/mode_baseline.o: bench/mode_baseline.c \
+  /usr/lib/x86_64-linux-gnu/openmpi/include/mpi.h \
+  /usr/lib/x86_64-linux-gnu/openmpi/include/mpi_portable_platform.h \
+  bench/train.h comm/worker_pool.h comm/protocol.h datasets/datasets.h \
+  kernels/model.h kernels/sgd.h bench/util.h
+
+/usr/lib/x86_64-linux-gnu/openmpi/include/mpi.h:
+
+/usr/lib/x86_64-linux-gnu/openmpi/include/mpi_portable_platform.h:
+
+bench/train.h:
+
+comm/worker_pool.h:
+
+comm/protocol.h:
+
+datasets/datasets.h:
+
+kernels/model.h:
+
+kernels/sgd.h:
+
+bench/util.h:

@@ -1,0 +1,20 @@
+build-fuzz/bench/mode_registry.o: bench/mode_registry.c bench/train.h \
+  comm/worker_pool.h /usr/lib/x86_64-linux-gnu/openmpi/include/mpi.h \
+  /usr/lib/x86_64-linux-gnu/openmpi/include/mpi_portable_platform.h \
+  comm/protocol.h datasets/datasets.h kernels/model.h kernels/sgd.h
+
+bench/train.h:
+
+comm/worker_pool.h:
+
+/usr/lib/x86_64-linux-gnu/openmpi/include/mpi.h:
+
+/usr/lib/x86_64-linux-gnu/openmpi/include/mpi_portable_platform.h:
+
+comm/protocol.h:
+
+datasets/datasets.h:
+
+kernels/model.h:
+
+kernels/sgd.h:

@@ -1,0 +1,3 @@
+build-fuzz/bench/options.o: bench/options.c bench/options.h
+
+bench/options.h:

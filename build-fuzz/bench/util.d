@@ -1,0 +1,3 @@
+build-fuzz/bench/util.o: bench/util.c bench/util.h
+
+bench/util.h:

@@ -1,0 +1,6 @@
+build-fuzz/datasets/file.o: datasets/file.c datasets/internal.h \
+  datasets/datasets.h
+
+datasets/internal.h:
+
+datasets/datasets.h:

@@ -1,0 +1,6 @@
+build-fuzz/datasets/idx.o: datasets/idx.c datasets/internal.h \
+  datasets/datasets.h
+
+datasets/internal.h:
+
+datasets/datasets.h:

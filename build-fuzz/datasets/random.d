@@ -1,0 +1,6 @@
+build-fuzz/datasets/random.o: datasets/random.c datasets/internal.h \
+  datasets/datasets.h
+
+datasets/internal.h:
+
+datasets/datasets.h:

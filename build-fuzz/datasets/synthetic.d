@@ -1,0 +1,6 @@
+build-fuzz/datasets/synthetic.o: datasets/synthetic.c datasets/internal.h \
+  datasets/datasets.h
+
+datasets/internal.h:
+
+datasets/datasets.h:

@@ -1,0 +1,3 @@
+build-fuzz/kernels/sgd.o: kernels/sgd.c kernels/sgd.h
+
+kernels/sgd.h:

@@ -1,0 +1,449 @@
+#!/usr/bin/env bash
+#SBATCH --job-name=mayfly
+#SBATCH --ntasks=6
+#SBATCH --time=01:00:00
+#SBATCH --output=mayfly-%j.out
+# run_slurm.sh: runs mayfly-train on a Slurm cluster, one configuration or a whole sweep.
+#
+# Why it exists: a study is dozens of configurations x repetitions; each must get the tasks it
+# needs, a time limit that fits it, its own results file, and a launcher that survives Open
+# MPI's exit hang after spawn (bench/launch.sh). Jobs start the peers with mpirun inside the
+# allocation, never srun: Slurm's PMIx has no MPI_Comm_spawn (notes/platform.md).
+#
+# One file, two roles. Run from a shell it is the submitter:
+#   ./run_slurm.sh [--peers N] [--time MIN] [--wait] [--dry-run] [mayfly-train options]
+#   ./run_slurm.sh --sweep FILE [--output DIR] [--repetitions N] [--wait] [--dry-run] [--force]
+# Run by sbatch (`sbatch run_slurm.sh [mayfly-train options]` from the repo root works too, with
+# the #SBATCH defaults above) it is the job: it reads its configuration and calls
+# bench/launch.sh. Option values are never evaluated by a shell: they travel as argv (single
+# job) or NUL-separated files (sweeps), so `--model '$(touch /tmp/pwned)'` stays a string.
+set -u
+
+# Job side ---------------------------------------------------------------------------------
+
+# Runs one configuration: launch.sh bounds mpirun and tells a stuck launcher from a failed run.
+# An empty output leaves -o to the arguments; an empty log keeps Slurm's output file.
+job_run() { # root np attempt_seconds output log [mayfly-train args...]
+  local root=$1 np=$2 attempt=$3 output=$4 log=$5
+  shift 5
+  cd "$root" || { echo "mayfly job: cannot enter $root" >&2; return 2; }
+  local bin=${MAYFLY_BIN:-bin}
+  [[ "$bin" == /* ]] || bin=$root/$bin # mpirun under Slurm needs an absolute program path
+  local out_args=()
+  if [ -n "$output" ]; then
+    mkdir -p "$(dirname "$output")" || return 2
+    out_args=(-o "$output")
+  fi
+  if [ -n "$log" ]; then
+    mkdir -p "$(dirname "$log")" || return 2
+    echo "mayfly job ${SLURM_JOB_ID:-?} task ${SLURM_ARRAY_TASK_ID:-0}: log $log"
+    exec >"$log" 2>&1
+  fi
+  echo "# slurm job ${SLURM_JOB_ID:-none} array task ${SLURM_ARRAY_TASK_ID:-none} on" \
+       "$(hostname) (${SLURM_NTASKS:-?} tasks, ${SLURM_JOB_NODELIST:-?})"
+  bench/launch.sh -n "$np" -t "$attempt" -- "$bin/mayfly-train" "$@" "${out_args[@]}"
+  local rc=$?
+  echo "# launch.sh exit code $rc"
+  return $rc
+}
+
+# Array task: reads task-$SLURM_ARRAY_TASK_ID (fields NUL-separated: np, attempt seconds,
+# output, log, then the mayfly-train arguments).
+job_array() { # root spool
+  local root=$1 spool=$2 fields
+  local file=$spool/task-${SLURM_ARRAY_TASK_ID:?not an array task}
+  # The binaries the submitter copied: a rebuild during the sweep cannot mix builds.
+  [ -x "$spool/../bin/mayfly-train" ] && export MAYFLY_BIN=$spool/../bin
+  mapfile -d '' -t fields <"$file" || { echo "mayfly job: cannot read $file" >&2; return 2; }
+  [ ${#fields[@]} -ge 4 ] || { echo "mayfly job: $file is truncated" >&2; return 2; }
+  job_run "$root" "${fields[0]}" "${fields[1]}" "${fields[2]}" "${fields[3]}" "${fields[@]:4}"
+}
+
+if [ "${1:-}" = "--job-array" ]; then
+  job_array "$2" "$3"
+  exit $?
+elif [ "${1:-}" = "--job-single" ]; then # root np attempt output -- args
+  root=$2 np=$3 attempt=$4 output=$5
+  shift 6
+  job_run "$root" "$np" "$attempt" "$output" "" "$@"
+  exit $?
+elif [ -n "${SLURM_JOB_ID:-}" ] && [ "$(basename "$0")" = slurm_script ]; then
+  # Plain `sbatch run_slurm.sh [options]` from the repo root: the #SBATCH defaults apply,
+  # MAYFLY_PEERS sets the peers (2), results go to results/slurm-<jobid>.h5 unless -o is given.
+  out=results/slurm-$SLURM_JOB_ID.h5
+  for arg in "$@"; do case "$arg" in -o | --output) out="" ;; esac; done
+  job_run "${SLURM_SUBMIT_DIR:-$PWD}" "${MAYFLY_PEERS:-2}" 1500 "$out" "" "$@"
+  exit $?
+fi
+
+# Submitter side ----------------------------------------------------------------------------
+
+root=$(cd "$(dirname "$0")" && pwd)
+self=$root/run_slurm.sh
+bin=${MAYFLY_BIN:-bin}
+[[ "$bin" == /* ]] || bin=$root/$bin
+
+usage() {
+  cat <<'EOF'
+Usage: ./run_slurm.sh [SUBMIT OPTIONS] [--] [mayfly-train options]
+       ./run_slurm.sh --sweep FILE [--output DIR] [--repetitions N] [SUBMIT OPTIONS]
+Submits mayfly-train runs to Slurm. Each job runs bench/launch.sh (mpirun inside the
+allocation, bounded, exit-hang aware) and writes one HDF5 results file.
+
+Submit options:
+      --sweep FILE        submit every configuration of a sweep file (bench/sweeps/README.md)
+                          as job arrays (one array task per configuration x repetition,
+                          shuffled; one array per distinct task count and time limit)
+      --output DIR        sweep results go to DIR/<sweep>/<config>-r<k>.h5 [default: results]
+      --repetitions N     runs per sweep configuration [default: 3, or the line's reps=]
+      --peers N           peers (MPI ranks) of a single configuration [default: 2]
+      --time MIN          job time limit in minutes [default: derived from the configuration]
+      --oversubscribe     request one task per peer only; spawned workers share the peers'
+                          cores (default: peers x (1 + workers) tasks for cold/warm)
+      --force             rerun sweep configurations whose results file is already complete
+                          (default: skip them)
+      --wait              block until the jobs end; exit with the worst job exit code
+      --dry-run           print what would be submitted, submit nothing
+  -h, --help              this help
+Everything else is passed to mayfly-train (single configuration; -o FILE sets the results
+file, default results/slurm-<UTC time>-<pid>.h5; Slurm's log lands next to it). sbatch reads SBATCH_PARTITION, SBATCH_ACCOUNT,
+SBATCH_QOS ... from the environment; MAYFLY_MPIRUN_ARGS reaches mpirun.
+
+Examples:
+  ./run_slurm.sh --peers 4 --mode cold --model mlp --tasks 8 --rounds 50 -o results/c4.h5
+  ./run_slurm.sh --sweep bench/sweeps/quick --output results --wait
+  ./run_slurm.sh --sweep bench/sweeps/paper --repetitions 5 --dry-run
+EOF
+}
+
+die() { echo "run_slurm: error: $*" >&2; exit 2; }
+note() { echo "run_slurm: $*" >&2; }
+
+is_count() { [[ "$1" =~ ^[0-9]+$ ]] && [ "$1" -ge 1 ]; }
+
+# Long options mayfly-train accepts (from its --help), so sweep keys are checked before
+# anything is submitted.
+train_options() {
+  [ -x "$bin/mayfly-train" ] || die "$bin/mayfly-train not found: build it first (make)"
+  "$bin/mayfly-train" --help | sed -nE 's/^ +(-[a-zA-Z], )?--([a-z][a-z-]*) [A-Z].*/\2/p'
+}
+
+# Seconds one attempt of a configuration may take. A deliberately generous estimate from
+# per-sample forward+backward costs measured on one core (notes/platform.md), so that the
+# time limit grows with the work instead of being one number for every job.
+estimate_seconds() { # model dataset batch tasks rounds epochs peers mode eval_every
+  local model=$1 dataset=$2 batch=$3 tasks=$4 rounds=$5 epochs=$6 peers=$7 mode=$8 every=$9
+  local us train=60000 test=10000 spec
+  case "$model" in
+    mlp) us=300 ;;
+    cnn) us=12000 ;;
+    squeezenet1_1) us=2000 ;;
+    mobilenet_v3_small) us=6000 ;;
+    vgg11) us=40000 ;;
+    *) us=40000 ;;
+  esac
+  case "$dataset" in
+    cifar10:*) train=50000 test=10000 ;;
+    synthetic:*)
+      spec=${dataset#synthetic:}
+      [[ "${spec%%:*}" =~ ^[0-9]+$ ]] && train=${spec%%:*}
+      spec=${spec#*:}
+      [[ "${spec%%:*}" =~ ^[0-9]+$ ]] && test=${spec%%:*} ;;
+  esac
+  local minibatches=$(((train / peers + batch - 1) / batch)) per_round
+  if [ "$tasks" = all ]; then per_round=$minibatches; else per_round=$tasks; fi
+  [ "$per_round" -gt "$minibatches" ] && per_round=$minibatches
+  [ "$per_round" -lt 1 ] && per_round=1
+  if [ "$epochs" -gt 0 ]; then rounds=$((epochs * ((minibatches + per_round - 1) / per_round))); fi
+  local overhead_ms=100
+  case "$mode" in cold) overhead_ms=2000 ;; warm) overhead_ms=500 ;; esac
+  local evals=1
+  [ "$every" -gt 0 ] && evals=$((rounds / every + 1))
+  local ms=$((rounds * (per_round * batch * us / 1000 + overhead_ms) + evals * test * us / 3000))
+  local s=$((60 + 3 * ms / 1000))
+  [ $s -lt 120 ] && s=120
+  echo $s
+}
+
+# The job's time limit in minutes for an attempt bound: launch.sh tries twice, plus margin,
+# rounded up to a few fixed steps so that a sweep needs few job arrays (one per limit).
+limit_minutes() {
+  local m=$(((2 * $1 + 120 + 59) / 60)) step
+  for step in 5 10 15 20 30 45 60 90 120 180 240 360 480 720 960 1440; do
+    [ "$m" -le "$step" ] && { echo "$step"; return; }
+  done
+  echo $(((m + 1439) / 1440 * 1440))
+}
+
+# The attempt bound launch.sh gets inside a job of MIN minutes (two attempts plus margin).
+attempt_for() { local s=$((($1 * 60 - 120) / 2)); [ $s -lt 60 ] && s=60; echo $s; }
+
+ntasks_for() { # peers mode workers
+  if [ "$oversubscribe" -eq 1 ] || [ "$2" = baseline ]; then echo "$1"; else echo $(($1 * (1 + $3))); fi
+}
+
+sweep="" outdir=results reps="" peers=2 time_min="" oversubscribe=0 force=0 wait=0 dry=0
+train_args=()
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --sweep) [ $# -ge 2 ] || die "--sweep needs a file"; sweep=$2; shift 2 ;;
+    --output) [ $# -ge 2 ] || die "--output needs a directory"; outdir=$2; shift 2 ;;
+    --repetitions) [ $# -ge 2 ] || die "--repetitions needs a count"; reps=$2; shift 2 ;;
+    --peers) [ $# -ge 2 ] || die "--peers needs a count"; peers=$2; shift 2 ;;
+    --time) [ $# -ge 2 ] || die "--time needs minutes"; time_min=$2; shift 2 ;;
+    --oversubscribe) oversubscribe=1; shift ;;
+    --force) force=1; shift ;;
+    --wait) wait=1; shift ;;
+    --dry-run) dry=1; shift ;;
+    -h | --help) usage; exit 0 ;;
+    --) shift; train_args+=("$@"); break ;;
+    *) train_args+=("$1"); shift ;;
+  esac
+done
+is_count "$peers" || die "--peers: '$peers' is not a positive count"
+[ -z "$time_min" ] || is_count "$time_min" || die "--time: '$time_min' is not a positive count"
+[ -z "$reps" ] || is_count "$reps" || die "--repetitions: '$reps' is not a positive count"
+if [ "$dry" -eq 0 ]; then
+  command -v sbatch >/dev/null || die "sbatch not found (no Slurm here; tests/slurm/local_cluster.sh start sets one up)"
+fi
+
+# Single configuration ----------------------------------------------------------------------
+if [ -z "$sweep" ]; then
+  [ -z "$reps" ] || die "--repetitions only applies to --sweep"
+  # The few values the task count and time limit depend on; mayfly-train checks them all.
+  mode=baseline model=mlp dataset=fashion-mnist batch=64 tasks=4 workers=2 rounds=20 epochs=0
+  every=10 output=""
+  for ((i = 0; i < ${#train_args[@]}; i++)); do
+    v=${train_args[i + 1]:-}
+    case "${train_args[i]}" in
+      --mode) mode=$v ;; --model) model=$v ;; --dataset) dataset=$v ;;
+      -b | --batch) batch=$v ;; -k | --tasks) tasks=$v ;; -w | --workers) workers=$v ;;
+      -n | --rounds) rounds=$v ;; -e | --epochs) epochs=$v ;; --eval-every) every=$v ;;
+      -o | --output) output=$v ;;
+      --*=*) die "write '${train_args[i]%%=*} ${train_args[i]#*=}' (mayfly-train takes values as separate words)" ;;
+    esac
+  done
+  for pair in "batch:$batch" "workers:$workers" "rounds:$rounds" "epochs:$epochs" "eval-every:$every"; do
+    [[ "${pair#*:}" =~ ^[0-9]+$ ]] || die "--${pair%%:*}: '${pair#*:}' is not a count"
+  done
+  [ "$tasks" = all ] || [[ "$tasks" =~ ^[0-9]+$ ]] || die "--tasks: '$tasks' is not a count or all"
+  is_count "$batch" || die "--batch must be positive"
+  attempt=$(estimate_seconds "$model" "$dataset" "$batch" "$tasks" "$rounds" "$epochs" "$peers" "$mode" "$every")
+  minutes=${time_min:-$(limit_minutes "$attempt")}
+  attempt=$(attempt_for "$minutes")
+  ntasks=$(ntasks_for "$peers" "$mode" "$workers")
+  # Drop -o/--output from the passed arguments: the job appends its own -o.
+  args=()
+  for ((i = 0; i < ${#train_args[@]}; i++)); do
+    case "${train_args[i]}" in -o | --output) i=$((i + 1)) ;; *) args+=("${train_args[i]}") ;; esac
+  done
+  [ -n "$output" ] || output=$root/results/slurm-$(date -u +%Y%m%dT%H%M%SZ)-$$.h5
+  [[ "$output" == /* ]] || output=$PWD/$output
+  cmd=(sbatch --parsable --job-name=mayfly-"$mode" --ntasks="$ntasks" --time="$minutes"
+       --chdir="$root" --output="${output%.h5}-slurm-%j.out")
+  [ "$wait" -eq 1 ] && cmd+=(--wait)
+  cmd+=("$self" --job-single "$root" "$peers" "$attempt" "$output" -- "${args[@]}")
+  if [ "$dry" -eq 1 ]; then
+    printf 'would run:'; printf ' %q' "${cmd[@]}"; printf '\n'
+    exit 0
+  fi
+  mkdir -p "$(dirname "$output")" || die "cannot create the directory of $output"
+  "${cmd[@]}"
+  rc=$?
+  [ "$wait" -eq 1 ] && note "job finished with exit code $rc; results: $output"
+  exit $rc
+fi
+
+# Sweep -------------------------------------------------------------------------------------
+if ! [ -f "$sweep" ] || ! [ -r "$sweep" ]; then die "$sweep: no such readable sweep file"; fi
+[ ${#train_args[@]} -eq 0 ] || die "with --sweep, put every mayfly-train option into the sweep file (got '${train_args[0]}')"
+sweep_name=$(basename "$sweep")
+sweep_name=${sweep_name%.*}
+[[ "$sweep_name" =~ ^[A-Za-z0-9_.-]+$ ]] || die "$sweep: the file name must be [A-Za-z0-9_.-]"
+[ -x "$bin/mayfly-train" ] || die "$bin/mayfly-train not found: build it first (make)"
+known=" $(train_options | tr '\n' ' ') peers time reps "
+value_re='^[A-Za-z0-9_.:/,+@%-]+$'
+
+# Parses the sweep into parallel arrays: names, their arguments (one string per config with
+# fields separated by \x1f) and their scheduling values.
+names=() cfg_args=() cfg_np=() cfg_attempt=() cfg_minutes=() cfg_ntasks=() cfg_reps=()
+declare -A seen=() defaults=()
+lineno=0 errors=0
+bad() { echo "$sweep:$lineno: error: $*" >&2; errors=$((errors + 1)); }
+parse_pairs() { # text -> sets pairs (assoc) or reports errors; returns 1 on error
+  local word key value ok=0
+  local -a words
+  read -r -a words <<<"$1"
+  for word in "${words[@]}"; do
+    if [[ "$word" != *=* ]]; then bad "'$word' is not key=value"; ok=1; continue; fi
+    key=${word%%=*} value=${word#*=}
+    if [[ " $known " != *" $key "* ]] || [ "$key" = output ] || [ "$key" = force ]; then
+      bad "unknown key '$key' (mayfly-train long options without --, plus peers, time, reps)"
+      ok=1; continue
+    fi
+    if ! [[ "$value" =~ $value_re ]]; then
+      bad "$key: value '$value' has characters outside [A-Za-z0-9_.:/,+@%-]"; ok=1; continue
+    fi
+    case "$key" in
+      peers | time | reps | batch) is_count "$value" || { bad "$key: '$value' is not a positive count"; ok=1; } ;;
+      rounds | epochs | workers | eval-every | warmup) [[ "$value" =~ ^[0-9]+$ ]] || { bad "$key: '$value' is not a count"; ok=1; } ;;
+      tasks) [ "$value" = all ] || is_count "$value" || { bad "tasks: '$value' is not a positive count or all"; ok=1; } ;;
+    esac
+    pairs[$key]=$value
+  done
+  return $ok
+}
+
+while IFS= read -r line || [ -n "$line" ]; do
+  lineno=$((lineno + 1))
+  line=${line%%#*}
+  [[ "$line" =~ ^[[:space:]]*$ ]] && continue
+  if ! [[ "$line" =~ ^[[:space:]]*([^:[:space:]]+)[[:space:]]*:(.*)$ ]]; then
+    bad "expected 'name: key=value ...' or 'default: key=value ...'"; continue
+  fi
+  name=${BASH_REMATCH[1]} rest=${BASH_REMATCH[2]}
+  declare -A pairs=()
+  for k in "${!defaults[@]}"; do pairs[$k]=${defaults[$k]}; done
+  if [ "$name" = default ]; then
+    parse_pairs "$rest" && for k in "${!pairs[@]}"; do defaults[$k]=${pairs[$k]}; done
+    unset pairs; continue
+  fi
+  [[ "$name" =~ ^[A-Za-z0-9_.-]+$ ]] || { bad "configuration name '$name' must be [A-Za-z0-9_.-]"; continue; }
+  [ -n "${seen[$name]:-}" ] && { bad "configuration '$name' already defined on line ${seen[$name]}"; continue; }
+  seen[$name]=$lineno
+  parse_pairs "$rest" || { unset pairs; continue; }
+  p=${pairs[peers]:-2} mode=${pairs[mode]:-baseline} workers=${pairs[workers]:-2}
+  attempt=$(estimate_seconds "${pairs[model]:-mlp}" "${pairs[dataset]:-fashion-mnist}" \
+    "${pairs[batch]:-64}" "${pairs[tasks]:-4}" "${pairs[rounds]:-20}" "${pairs[epochs]:-0}" \
+    "$p" "$mode" "${pairs[eval-every]:-10}")
+  minutes=${time_min:-${pairs[time]:-}}
+  [ -n "$minutes" ] || minutes=$(limit_minutes "$attempt")
+  attempt=$(attempt_for "$minutes")
+  packed=""
+  for k in $(printf '%s\n' "${!pairs[@]}" | sort); do
+    case "$k" in peers | time | reps) continue ;; esac
+    packed+="--$k"$'\x1f'"${pairs[$k]}"$'\x1f'
+  done
+  names+=("$name") cfg_args+=("$packed") cfg_np+=("$p") cfg_attempt+=("$attempt")
+  cfg_minutes+=("$minutes") cfg_ntasks+=("$(ntasks_for "$p" "$mode" "$workers")")
+  cfg_reps+=("${reps:-${pairs[reps]:-3}}")
+  unset pairs
+done <"$sweep"
+lineno=0
+[ "$errors" -eq 0 ] || die "$sweep: $errors error(s); nothing submitted"
+[ ${#names[@]} -gt 0 ] || die "$sweep: no configurations; nothing submitted"
+
+dest=$outdir/$sweep_name
+[[ "$dest" == /* ]] || dest=$PWD/$dest
+
+# Runs to do (config index, repetition), skipping complete results unless --force.
+runs=()
+for ((c = 0; c < ${#names[@]}; c++)); do
+  for ((r = 1; r <= cfg_reps[c]; r++)); do runs+=("$c $r"); done
+done
+complete=""
+python=/usr/bin/python3 # Debian's, with python3-h5py (a pyenv python3 on PATH may lack it)
+[ -x "$python" ] || python=python3
+if [ "$force" -eq 0 ] && [ -d "$dest" ] && command -v "$python" >/dev/null; then
+  complete=$("$python" - "$dest" <<'PY' 2>/dev/null
+import sys, glob, os
+try:
+    import h5py
+except ImportError:
+    sys.exit(0)
+for path in glob.glob(os.path.join(sys.argv[1], "*.h5")):
+    try:
+        with h5py.File(path, "r") as f:
+            if int(f.attrs.get("complete", 0)) == 1:
+                print(os.path.basename(path))
+    except OSError:
+        pass
+PY
+)
+fi
+todo=() skipped=0
+for run in "${runs[@]}"; do
+  c=${run% *} r=${run#* }
+  if [[ $'\n'"$complete"$'\n' == *$'\n'"${names[c]}-r$r.h5"$'\n'* ]]; then
+    skipped=$((skipped + 1)); continue
+  fi
+  todo+=("$run")
+done
+[ "$skipped" -gt 0 ] && note "$skipped run(s) already complete in $dest (--force reruns them)"
+if [ ${#todo[@]} -eq 0 ]; then note "nothing to do"; exit 0; fi
+mapfile -t todo < <(printf '%s\n' "${todo[@]}" | shuf)
+
+# One array per (task count, time limit): array tasks share one resource request.
+declare -A group_runs=()
+for run in "${todo[@]}"; do
+  c=${run% *}
+  key="${cfg_ntasks[c]}x${cfg_minutes[c]}"
+  group_runs[$key]+="$run;"
+done
+
+stamp=$(date -u +%Y%m%dT%H%M%SZ)-$$
+spool=$dest/.spool/$stamp
+if [ "$dry" -eq 0 ]; then
+  mkdir -p "$dest/logs" "$spool/bin" || die "cannot create $dest"
+  # Jobs run these copies (mayfly-train finds mayfly-worker next to itself), so every run of
+  # the sweep uses the build that was current at submission, whatever happens to bin/ later.
+  cp -p "$bin/mayfly-train" "$bin/mayfly-worker" "$spool/bin/" ||
+    die "cannot copy the binaries from $bin to $spool/bin"
+fi
+echo "sweep $sweep_name: ${#names[@]} configurations, ${#todo[@]} runs, ${#group_runs[@]} job array(s) -> $dest"
+pids=() group_logs=()
+for key in $(printf '%s\n' "${!group_runs[@]}" | sort); do
+  ntasks=${key%x*} minutes=${key#*x}
+  IFS=';' read -r -a members <<<"${group_runs[$key]}"
+  gdir=$spool/$key
+  [ "$dry" -eq 0 ] && { mkdir -p "$gdir" || die "cannot create $gdir"; }
+  for ((i = 0; i < ${#members[@]}; i++)); do
+    c=${members[i]% *} r=${members[i]#* }
+    IFS=$'\x1f' read -r -a a <<<"${cfg_args[c]}"
+    [ "$force" -eq 1 ] && a+=(--force)
+    out=$dest/${names[c]}-r$r.h5 log=$dest/logs/${names[c]}-r$r.log
+    if [ "$dry" -eq 1 ]; then
+      printf '  [%s] %d: %s-r%s: launch.sh -n %s -t %s -- mayfly-train' "$key" "$i" \
+        "${names[c]}" "$r" "${cfg_np[c]}" "${cfg_attempt[c]}"
+      printf ' %q' "${a[@]}" -o "$out"; printf '\n'
+    else
+      printf '%s\0' "${cfg_np[c]}" "${cfg_attempt[c]}" "$out" "$log" "${a[@]}" >"$gdir/task-$i" ||
+        die "cannot write $gdir/task-$i"
+    fi
+  done
+  cmd=(sbatch --parsable --job-name="mayfly-$sweep_name" --array=0-$((${#members[@]} - 1))
+       --ntasks="$ntasks" --time="$minutes" --chdir="$root"
+       --output="$dest/logs/slurm-%A_%a.out")
+  [ "$wait" -eq 1 ] && cmd+=(--wait)
+  cmd+=("$self" --job-array "$root" "$gdir")
+  if [ "$dry" -eq 1 ]; then
+    printf 'would run:'; printf ' %q' "${cmd[@]}"; printf '\n'
+    continue
+  fi
+  glog=$spool/sbatch-$key.log
+  if [ "$wait" -eq 1 ]; then
+    "${cmd[@]}" >"$glog" 2>&1 &
+    pids+=($!) group_logs+=("$glog")
+    i=0
+    while [ ! -s "$glog" ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done # the job id
+    echo "array $key (${#members[@]} runs, $ntasks tasks, $minutes min): job $(head -n 1 "$glog")"
+  else
+    "${cmd[@]}" >"$glog" 2>&1 || { cat "$glog" >&2; die "sbatch failed"; }
+    echo "array $key (${#members[@]} runs, $ntasks tasks, $minutes min): job $(head -n 1 "$glog")"
+  fi
+done
+[ "$dry" -eq 1 ] && exit 0
+[ "$wait" -eq 1 ] || exit 0
+worst=0
+for ((i = 0; i < ${#pids[@]}; i++)); do
+  wait "${pids[i]}"
+  rc=$?
+  [ $rc -ne 0 ] && { note "array $(basename "${group_logs[i]}" .log) ended with exit code $rc"; sed 's/^/  | /' "${group_logs[i]}" >&2; }
+  [ $rc -gt $worst ] && worst=$rc
+done
+n=$(find "$dest" -maxdepth 1 -name '*.h5' | wc -l)
+echo "sweep $sweep_name done: exit code $worst, $n results file(s) in $dest (logs: $dest/logs)"
+failed=$(grep -L '^# launch.sh exit code 0$' "$dest"/logs/*.log 2>/dev/null |
+  xargs -r -n1 basename | tr '\n' ' ')
+[ -z "$failed" ] || note "runs that failed (logs in $dest/logs): $failed"
+exit $worst

@@ -1,0 +1,215 @@
+#!/usr/bin/env bash
+# A one-node Slurm cluster on this machine, for testing run_slurm.sh and the sweeps without a
+# real cluster (tests/integration/slurm_smoke.sh uses it).
+#
+# Why it exists: CI and development machines are plain Debian 12 boxes without systemd, so the
+# packaged services never start by themselves. This script installs Slurm and MUNGE when
+# missing, writes a minimal slurm.conf (no accounting, linuxproc process tracking, no cgroups)
+# into a state directory of its own, starts munged, slurmctld and slurmd directly, and waits
+# until the node is idle. `stop` ends exactly the daemons `start` started (their PIDs are
+# recorded and checked against /proc/PID/comm), never a daemon someone else runs.
+#
+# The node may declare more CPUs than the machine has (MAYFLY_SLURM_CPUS, default: the larger
+# of the real count and 16), so jobs sized for a real cluster (peers x (1 + workers) tasks)
+# still fit; they then share the real cores, which is fine for testing the plumbing but not
+# for timing.
+set -u
+
+state=${MAYFLY_SLURM_DIR:-${TMPDIR:-/tmp}/mayfly-slurm}
+conf=$state/slurm.conf
+pids=$state/started.pids # lines "name pid" of the daemons this script started
+
+usage() {
+  cat <<USAGE
+Usage: tests/slurm/local_cluster.sh start|stop|status|env
+  start   install slurmctld/slurmd/slurm-client/munge if missing (root, apt-get), write
+          $conf, start munged, slurmctld, slurmd, wait for the node to be idle
+  stop    stop the daemons that start started (only those)
+  status  show the daemons and sinfo
+  env     print the export line clients need (SLURM_CONF=...)
+Environment: MAYFLY_SLURM_DIR (state directory) [default: $state],
+             MAYFLY_SLURM_CPUS (CPUs the node declares) [default: max(nproc, 16)].
+USAGE
+}
+
+die() { echo "local_cluster: error: $*" >&2; exit 1; }
+note() { echo "local_cluster: $*" >&2; }
+
+# True when PID is alive and runs the program NAME (comm is truncated to 15 characters).
+pid_is() { # pid name
+  [[ "$1" =~ ^[0-9]+$ ]] || return 1
+  [ "$(cat "/proc/$1/comm" 2>/dev/null)" = "${2:0:15}" ]
+}
+
+install_packages() {
+  local missing=()
+  command -v slurmctld >/dev/null || missing+=(slurmctld)
+  command -v slurmd >/dev/null || missing+=(slurmd)
+  command -v sbatch >/dev/null || missing+=(slurm-client)
+  command -v munged >/dev/null || missing+=(munge)
+  [ ${#missing[@]} -eq 0 ] && return 0
+  [ "$(id -u)" -eq 0 ] || die "${missing[*]} missing; install as root: apt-get install -y" \
+    "--no-install-recommends slurmctld slurmd slurm-client munge"
+  command -v apt-get >/dev/null || die "${missing[*]} missing and no apt-get to install them" \
+    "(this script expects Debian 12)"
+  note "installing ${missing[*]} (apt-get)"
+  if ! DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y \
+      --no-install-recommends slurmctld slurmd slurm-client munge >"$state/apt.log" 2>&1; then
+    tail -n 5 "$state/apt.log" >&2
+    die "apt-get could not install Slurm (log: $state/apt.log)"
+  fi
+}
+
+write_conf() {
+  local host node cpus real name
+  host=$(hostname -s)
+  node=$(slurmd -C | head -n 1) || die "slurmd -C failed"
+  [[ "$node" == NodeName=* ]] || die "unexpected slurmd -C output: $node"
+  name=${node%% *}
+  name=${name#NodeName=}
+  real=$(nproc)
+  cpus=${MAYFLY_SLURM_CPUS:-$((real > 16 ? real : 16))}
+  [[ "$cpus" =~ ^[1-9][0-9]*$ ]] || die "MAYFLY_SLURM_CPUS: '$cpus' is not a positive count"
+  local overrides=""
+  if [ "$cpus" -ne "$real" ]; then
+    # Declare CPUs as one socket of plain cores so cons_tres hands out $cpus tasks.
+    node=$(printf '%s\n' "$node" | sed -E "s/ CPUs=[0-9]+/ CPUs=$cpus/; s/ Boards=[0-9]+//;
+      s/ SocketsPerBoard=[0-9]+/ SocketsPerBoard=1/; s/ CoresPerSocket=[0-9]+/ CoresPerSocket=$cpus/;
+      s/ ThreadsPerCore=[0-9]+/ ThreadsPerCore=1/")
+    overrides="SlurmdParameters=config_overrides"
+  fi
+  mkdir -p "$state/ctld" "$state/d" "$state/log"
+  cat >"$conf" <<CONF
+# Written by tests/slurm/local_cluster.sh: a one-node test cluster (no accounting, no cgroups).
+ClusterName=mayfly-local
+SlurmctldHost=$host(127.0.0.1)
+AuthType=auth/munge
+CredType=cred/munge
+ProctrackType=proctrack/linuxproc
+TaskPlugin=task/none
+SelectType=select/cons_tres
+SelectTypeParameters=CR_Core
+AccountingStorageType=accounting_storage/none
+JobAcctGatherType=jobacct_gather/none
+JobCompType=jobcomp/none
+MpiDefault=none
+MailProg=/bin/true
+SlurmUser=root
+SlurmdUser=root
+ReturnToService=2
+StateSaveLocation=$state/ctld
+SlurmdSpoolDir=$state/d
+SlurmctldPidFile=$state/slurmctld.pid
+SlurmdPidFile=$state/slurmd.pid
+SlurmctldLogFile=$state/log/slurmctld.log
+SlurmdLogFile=$state/log/slurmd.log
+SlurmctldPort=6817
+SlurmdPort=6818
+SchedulerType=sched/backfill
+SchedulerParameters=sched_interval=1
+MinJobAge=300
+$overrides
+$node NodeAddr=127.0.0.1 State=UNKNOWN
+PartitionName=debug Nodes=$name Default=YES MaxTime=INFINITE State=UP OverSubscribe=NO
+CONF
+}
+
+record() { echo "$1 $2" >>"$pids"; }
+
+# Waits up to $3 tenths of a second for the pid file $2 of daemon $1 to name a live process.
+await_pidfile() { # name file tenths
+  local i pid
+  for ((i = 0; i < $3; i++)); do
+    pid=$(cat "$2" 2>/dev/null)
+    if pid_is "$pid" "$1"; then echo "$pid"; return 0; fi
+    sleep 0.1
+  done
+  return 1
+}
+
+start() {
+  mkdir -p "$state" || die "cannot create $state"
+  install_packages
+  if [ -s "$pids" ]; then
+    local name pid alive=0
+    while read -r name pid; do pid_is "$pid" "$name" && alive=1; done <"$pids"
+    [ $alive -eq 1 ] && die "already running (see: $0 status; stop it first)"
+    rm -f "$pids"
+  fi
+  write_conf
+  export SLURM_CONF=$conf
+  local pid
+  if pgrep -x munged >/dev/null; then
+    note "munged already runs (not started by this script; left alone)"
+  else
+    [ -s /etc/munge/munge.key ] || die "no /etc/munge/munge.key (reinstall the munge package)"
+    install -d -o munge -g munge -m 0755 /run/munge
+    rm -f /run/munge/munged.pid
+    runuser -u munge -- munged || die "munged did not start"
+    pid=$(await_pidfile munged /run/munge/munged.pid 50) || die "munged wrote no pid file"
+    record munged "$pid"
+  fi
+  pgrep -x slurmctld >/dev/null && die "a slurmctld already runs on this machine; stop it first"
+  pgrep -x slurmd >/dev/null && die "a slurmd already runs on this machine; stop it first"
+  rm -f "$state/slurmctld.pid" "$state/slurmd.pid"
+  slurmctld -f "$conf" -i || die "slurmctld did not start (log: $state/log/slurmctld.log)"
+  pid=$(await_pidfile slurmctld "$state/slurmctld.pid" 100) ||
+    die "slurmctld did not come up (log: $state/log/slurmctld.log)"
+  record slurmctld "$pid"
+  slurmd -f "$conf" || die "slurmd did not start (log: $state/log/slurmd.log)"
+  pid=$(await_pidfile slurmd "$state/slurmd.pid" 100) ||
+    die "slurmd did not come up (log: $state/log/slurmd.log)"
+  record slurmd "$pid"
+  local i node_state
+  for ((i = 0; i < 300; i++)); do # 30 s
+    node_state=$(sinfo -h -N -o '%t' 2>/dev/null | head -n 1)
+    case "$node_state" in idle | mix | alloc) break ;; esac
+    sleep 0.1
+  done
+  case "$node_state" in
+    idle | mix | alloc) ;;
+    *) tail -n 5 "$state/log/slurmctld.log" "$state/log/slurmd.log" >&2
+       die "node not idle after 30 s (state '${node_state:-none}')" ;;
+  esac
+  note "up: $(sinfo -h -o '%P %D %c %t' | head -n 1) (SLURM_CONF=$conf)"
+}
+
+stop() {
+  [ -f "$pids" ] || { note "nothing to stop (no $pids)"; return 0; }
+  local name pid order=(slurmd slurmctld munged) want i
+  for want in "${order[@]}"; do
+    while read -r name pid; do
+      [ "$name" = "$want" ] || continue
+      if pid_is "$pid" "$name"; then
+        kill -TERM "$pid"
+        i=0
+        while pid_is "$pid" "$name" && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+        if pid_is "$pid" "$name"; then kill -KILL "$pid"; note "killed $name $pid (SIGKILL)"; fi
+        note "stopped $name ($pid)"
+      fi
+    done <"$pids"
+  done
+  rm -f "$pids"
+}
+
+status() {
+  local name pid rc=1
+  if [ -f "$pids" ]; then
+    while read -r name pid; do
+      if pid_is "$pid" "$name"; then echo "$name $pid running"; rc=0; else echo "$name $pid gone"; fi
+    done <"$pids"
+  else
+    echo "not started by this script"
+  fi
+  [ -f "$conf" ] && SLURM_CONF=$conf sinfo 2>/dev/null
+  return $rc
+}
+
+case "${1:-}" in
+  start) start ;;
+  stop) stop ;;
+  status) status ;;
+  env) echo "export SLURM_CONF=$conf" ;;
+  -h | --help) usage ;;
+  *) usage >&2; exit 2 ;;
+esac
