@@ -1,3 +1,0 @@
-build-fuzz/bench/version.o: bench/version.c bench/options.h
-
-bench/options.h:

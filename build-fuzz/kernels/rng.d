@@ -1,3 +1,0 @@
-build-fuzz/kernels/rng.o: kernels/rng.c kernels/rng.h
-
-kernels/rng.h:

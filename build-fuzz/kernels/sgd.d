@@ -1,3 +1,0 @@
-build-fuzz/kernels/sgd.o: kernels/sgd.c kernels/sgd.h
-
-kernels/sgd.h:
