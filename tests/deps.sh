@@ -4,7 +4,8 @@
 set -euo pipefail
 packages=(gcc make pkg-config openmpi-bin libopenmpi-dev libhdf5-openmpi-dev hdf5-tools
           libopenblas-dev libhwloc-dev hwloc zlib1g-dev dataset-fashion-mnist
-          python3 python3-h5py python3-numpy python3-matplotlib procps)
+          python3 python3-h5py python3-numpy python3-matplotlib procps
+          clang libclang-rt-14-dev)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
