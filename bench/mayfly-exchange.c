@@ -283,7 +283,13 @@ static const struct {
     {"vgg11", 128807306},
 };
 
-/* Rank 0 creates every model of the table once (batch 1) to read its parameter count. */
+static int by_count(const void *a, const void *b) {
+  uint64_t x = ((const message_size *)a)->count, y = ((const message_size *)b)->count;
+  return (x > y) - (x < y);
+}
+
+/* Rank 0 creates every model of the table once (batch 1) to read its parameter count; the
+ * sizes come back smallest first. */
 static int model_sizes(message_size *out, int capacity) {
   int n = 0;
   for (int i = 0; kn_model_kinds[i] && n < capacity; i++) {
@@ -304,6 +310,7 @@ static int model_sizes(message_size *out, int capacity) {
     snprintf(out[n].label, LABEL_LENGTH, "%s(builtin)", study_models[s].name);
     n++;
   }
+  qsort(out, (size_t)n, sizeof out[0], by_count);
   return n;
 }
 

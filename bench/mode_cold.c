@@ -116,10 +116,13 @@ int mf_engine_round(mf_train *t, int round, int retire_before, int retire_after,
     memcpy(s->weights + m->num_params, m->buffers, m->num_buffers * sizeof(float));
 
   if (!s->pool) {
-    cm_spawn_request spawn = {.command = t->worker_command,
-                              .argv = s->argv,
-                              .workers = s->pool_size,
-                              .spawn_timeout = t->config.spawn_timeout};
+    cm_spawn_request spawn = {
+        .command = t->worker_command,
+        .argv = s->argv,
+        .workers = s->pool_size,
+        .spawn_timeout = t->config.spawn_timeout,
+        .spawn_lock = strcmp(t->config.spawn_lock, "none") != 0 ? t->config.spawn_lock : NULL,
+        .lock_wait_seconds = &t->phase[MF_PHASE_SPAWN_WAIT]};
     s->spawned_at = MPI_Wtime();
     if (cm_pool_spawn(&spawn, &s->pool, &t->phase[MF_PHASE_SPAWN], err, errlen) != 0) return -1;
     memset(s->peak_rss, 0, (size_t)s->pool_size * sizeof *s->peak_rss);
@@ -186,8 +189,8 @@ static int cold_compute(mf_train *t, int round, char *err, size_t errlen) {
 const mf_mode mf_mode_cold = {
     .name = "cold",
     .summary = "per round, fresh workers spawned with MPI_Comm_spawn compute the tasks",
-    .phases = MF_PHASES_COMMON | MF_PHASE_BIT(MF_PHASE_SPAWN) | MF_PHASE_BIT(MF_PHASE_DISPATCH) |
-              MF_PHASE_BIT(MF_PHASE_TEARDOWN),
+    .phases = MF_PHASES_COMMON | MF_PHASE_BIT(MF_PHASE_SPAWN) | MF_PHASE_BIT(MF_PHASE_SPAWN_WAIT) |
+              MF_PHASE_BIT(MF_PHASE_DISPATCH) | MF_PHASE_BIT(MF_PHASE_TEARDOWN),
     .setup = mf_engine_setup,
     .compute = cold_compute,
     .teardown = mf_engine_teardown,

@@ -24,8 +24,8 @@ const mf_mode mf_mode_warm = {
     .summary =
         "one pool of spawned workers per peer, kept across rounds while idle at most "
         "--keep-alive seconds",
-    .phases = MF_PHASES_COMMON | MF_PHASE_BIT(MF_PHASE_SPAWN) | MF_PHASE_BIT(MF_PHASE_DISPATCH) |
-              MF_PHASE_BIT(MF_PHASE_TEARDOWN),
+    .phases = MF_PHASES_COMMON | MF_PHASE_BIT(MF_PHASE_SPAWN) | MF_PHASE_BIT(MF_PHASE_SPAWN_WAIT) |
+              MF_PHASE_BIT(MF_PHASE_DISPATCH) | MF_PHASE_BIT(MF_PHASE_TEARDOWN),
     .setup = mf_engine_setup,
     .compute = warm_compute,
     .teardown = mf_engine_teardown,

@@ -14,9 +14,10 @@ static volatile sig_atomic_t received_signal = 0;
 static int output_is_forwarded = 0;
 
 /* Under mpirun, stdout/stderr are mpirun's forwarding ptys. A signalled mpirun stops reading
- * them (it sleeps between SIGCONT, SIGTERM and SIGKILL to its ranks), so rank 0's next round
- * row fills the pty and blocks in write() past the SIGKILL: measured with
- * odls_base_sigkill_timeout=10, rank 0 sat in n_tty_write from 5 s on and never stopped.
+ * them while it waits between SIGCONT, SIGTERM and SIGKILL to its ranks (observed), so rank 0's
+ * round rows fill the pty and its write() blocks past the SIGKILL: with
+ * odls_base_sigkill_timeout=10, rank 0 sat in wait_woken (tty write) from 5 s on and never
+ * reached the end of its round.
  * Non-blocking output after a stop signal makes that write return (EAGAIN, text dropped that
  * nobody reads) so the peer can finish its round and close the results file. fcntl is
  * async-signal-safe; restricted to mpirun because a terminal's flags are shared with the
@@ -49,10 +50,6 @@ int mf_signals_install(void) {
   if (sigaction(SIGTERM, &action, NULL) != 0) rc = -1;
   if (sigaction(SIGINT, &action, NULL) != 0) rc = -1;
   return rc;
-}
-
-int mf_signals_received(void) {
-  return (int)received_signal;
 }
 
 int mf_signals_agree(MPI_Comm comm) {

@@ -22,7 +22,7 @@ typedef struct {
   const char *model;
   const char *dataset;
   int batch;
-  int tasks; /* minibatches per peer per round; 0 = all ("--tasks all") */
+  int tasks;   /* minibatches per peer per round; 0 = all ("--tasks all") */
   int workers; /* 0 = auto: from the task count and the free slots (MPI_UNIVERSE_SIZE) */
   int rounds;
   int epochs; /* > 0: overrides rounds */
@@ -37,6 +37,7 @@ typedef struct {
   double spawn_timeout, task_timeout;
   int max_retries;
   const char *stage_dir;
+  const char *spawn_lock; /* "none" or a lock file path */
   double keep_alive;      /* warm: seconds a pool may sit idle between rounds and survive */
   double inject_failures; /* probability that a task attempt fails (fault injection) */
   double inject_stalls;   /* probability that a task attempt stalls past --task-timeout */
@@ -58,6 +59,7 @@ typedef struct {
 /* Peer-side phases, one /timing/<name> dataset each. */
 typedef enum {
   MF_PHASE_SPAWN,
+  MF_PHASE_SPAWN_WAIT, /* part of spawn: waiting for this node's spawn lock */
   MF_PHASE_DISPATCH,
   MF_PHASE_COMPUTE,
   MF_PHASE_EXCHANGE,
@@ -70,8 +72,8 @@ typedef enum {
 extern const char *const mf_phase_names[MF_PHASE_COUNT];
 #define MF_PHASE_BIT(p) (1u << (p))
 /* Phases every mode records. */
-#define MF_PHASES_COMMON                                                         \
-  (MF_PHASE_BIT(MF_PHASE_COMPUTE) | MF_PHASE_BIT(MF_PHASE_EXCHANGE) |            \
+#define MF_PHASES_COMMON                                              \
+  (MF_PHASE_BIT(MF_PHASE_COMPUTE) | MF_PHASE_BIT(MF_PHASE_EXCHANGE) | \
    MF_PHASE_BIT(MF_PHASE_UPDATE) | MF_PHASE_BIT(MF_PHASE_EVAL) | MF_PHASE_BIT(MF_PHASE_ROUND))
 
 typedef struct mf_train mf_train;
@@ -94,8 +96,8 @@ struct mf_train {
   mf_train_config config;
   const char *program; /* for error lines */
   int rank, peers;
-  ds_source source;    /* as given */
-  ds_source staged;    /* what workers read (plain files) */
+  ds_source source; /* as given */
+  ds_source staged; /* what workers read (plain files) */
   ds_set train_set, test_set;
   ds_partition partition;
   int64_t minibatches; /* per peer */

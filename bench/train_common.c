@@ -6,13 +6,13 @@
 
 #include "bench/train.h"
 
-const char *const mf_phase_names[MF_PHASE_COUNT] = {
-    "spawn", "dispatch", "compute", "exchange", "update", "eval", "teardown", "round"};
+const char *const mf_phase_names[MF_PHASE_COUNT] = {"spawn",   "spawn_wait", "dispatch",
+                                                    "compute", "exchange",   "update",
+                                                    "eval",    "teardown",   "round"};
 
 void mf_result_vector(const kn_model *m, float loss, float *out) {
   memcpy(out, m->grads, m->num_params * sizeof(float));
-  if (m->num_buffers)
-    memcpy(out + m->num_params, m->batch_stats, m->num_buffers * sizeof(float));
+  if (m->num_buffers) memcpy(out + m->num_params, m->batch_stats, m->num_buffers * sizeof(float));
   out[m->num_params + m->num_buffers] = loss;
 }
 

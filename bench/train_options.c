@@ -67,8 +67,8 @@ static int parse_model(const char *text, void *field, char *err, size_t errlen) 
   }
   size_t used = (size_t)snprintf(err, errlen, "'%s' is not a model (", text);
   for (int i = 0; kn_model_kinds[i] && used < errlen; i++)
-    used += (size_t)snprintf(err + used, errlen - used, "%s%s", i ? ", " : "",
-                             kn_model_kinds[i]->name);
+    used +=
+        (size_t)snprintf(err + used, errlen - used, "%s%s", i ? ", " : "", kn_model_kinds[i]->name);
   if (used < errlen) snprintf(err + used, errlen - used, ")");
   return -1;
 }
@@ -132,70 +132,75 @@ static const mf_option train_options[] = {
      "workers each peer spawns per round (serverless modes; at most the task count is used); "
      "auto = min(tasks, free slots per peer), free slots = MPI_UNIVERSE_SIZE - peers, at least 1",
      0, 0, NULL, parse_workers, format_workers},
-    {"rounds", 'n', MF_OPT_INT, FIELD(rounds), "N", "20", "rounds to train", 1, 100000000,
-     NULL, NULL, NULL},
-    {"epochs", 'e', MF_OPT_INT, FIELD(epochs), "N", "0",
-     "train for N passes over every shard instead (overrides --rounds when > 0)", 0, 1000000,
-     NULL, NULL, NULL},
-    {"lr", 0, MF_OPT_DOUBLE, FIELD(lr), "RATE", "0.05", "SGD learning rate", 1e-12, 1e6, NULL,
+    {"rounds", 'n', MF_OPT_INT, FIELD(rounds), "N", "20", "rounds to train", 1, 100000000, NULL,
      NULL, NULL},
-    {"momentum", 0, MF_OPT_DOUBLE, FIELD(momentum), "M", "0.9", "SGD momentum", 0, 0.999999,
-     NULL, NULL, NULL},
+    {"epochs", 'e', MF_OPT_INT, FIELD(epochs), "N", "0",
+     "train for N passes over every shard instead (overrides --rounds when > 0)", 0, 1000000, NULL,
+     NULL, NULL},
+    {"lr", 0, MF_OPT_DOUBLE, FIELD(lr), "RATE", "0.05", "SGD learning rate", 1e-12, 1e6, NULL, NULL,
+     NULL},
+    {"momentum", 0, MF_OPT_DOUBLE, FIELD(momentum), "M", "0.9", "SGD momentum", 0, 0.999999, NULL,
+     NULL, NULL},
     {"weight-decay", 0, MF_OPT_DOUBLE, FIELD(weight_decay), "WD", "0", "SGD weight decay", 0, 1,
      NULL, NULL, NULL},
     {"seed", 's', MF_OPT_INT, FIELD(seed), "S", "1234",
      "seed of the weights and the data partition", 0, 2147483647, NULL, NULL, NULL},
     {"peer-threads", 0, MF_OPT_INT, FIELD(peer_threads), "T", "1",
      "threads of a peer (its fixed compute budget)", 1, 1024, NULL, NULL, NULL},
-    {"worker-threads", 0, MF_OPT_INT, FIELD(worker_threads), "T", "1", "threads of a worker",
-     1, 1024, NULL, NULL, NULL},
+    {"worker-threads", 0, MF_OPT_INT, FIELD(worker_threads), "T", "1", "threads of a worker", 1,
+     1024, NULL, NULL, NULL},
     {"eval-every", 0, MF_OPT_INT, FIELD(eval_every), "N", "10",
-     "test accuracy every N rounds (0: only after the last round)", 0, 100000000, NULL, NULL,
-     NULL},
+     "test accuracy every N rounds (0: only after the last round)", 0, 100000000, NULL, NULL, NULL},
     {"warmup", 0, MF_OPT_INT, FIELD(warmup), "N", "1",
-     "first rounds flagged as warm-up and left out of summaries", 0, 100000000, NULL, NULL,
-     NULL},
+     "first rounds flagged as warm-up and left out of summaries", 0, 100000000, NULL, NULL, NULL},
     {"exchange", 0, MF_OPT_CUSTOM, FIELD(exchange), "NAME", "mpi",
      "peer gradient exchange algorithm", 0, 0, NULL, parse_exchange, format_string},
-    {"output", 'o', MF_OPT_STRING, FIELD(output), "FILE.h5", "mayfly-train.h5",
-     "HDF5 results file", 0, 0, NULL, NULL, NULL},
+    {"output", 'o', MF_OPT_STRING, FIELD(output), "FILE.h5", "mayfly-train.h5", "HDF5 results file",
+     0, 0, NULL, NULL, NULL},
     {"force", 'f', MF_OPT_FLAG, FIELD(force), NULL, NULL,
      "overwrite an existing complete results file", 0, 0, NULL, NULL, NULL},
     {"spawn-timeout", 0, MF_OPT_DOUBLE, FIELD(spawn_timeout), "S", "120",
      "seconds a spawn may take before the run is aborted", 0.001, 1e6, NULL, NULL, NULL},
     {"task-timeout", 0, MF_OPT_DOUBLE, FIELD(task_timeout), "S", "300",
-     "seconds a worker may take for one task before it is abandoned and the task retried",
-     0.001, 1e6, NULL, NULL, NULL},
+     "seconds a worker may take for one task before it is abandoned and the task retried", 0.001,
+     1e6, NULL, NULL, NULL},
     {"max-retries", 0, MF_OPT_INT, FIELD(max_retries), "N", "2",
      "retries of a failed task before the run fails", 0, 100, NULL, NULL, NULL},
+    {"spawn-lock", 0, MF_OPT_STRING, FIELD(spawn_lock), "FILE|none", "/tmp/mayfly-spawn.lock",
+     "lock file that makes the peers of a node call MPI_Comm_spawn one at a time (concurrent "
+     "spawns stall now and then with Open MPI 4.1.4; the wait is timed as spawn_wait)",
+     0, 0, NULL, NULL, NULL},
     {"stage-dir", 0, MF_OPT_STRING, FIELD(stage_dir), "DIR", "/tmp/mayfly-stage",
-     "where compressed datasets are unpacked once for workers to read records from", 0, 0,
-     NULL, NULL, NULL},
+     "where compressed datasets are unpacked once for workers to read records from", 0, 0, NULL,
+     NULL, NULL},
     {"keep-alive", 0, MF_OPT_DOUBLE, FIELD(keep_alive), "S", "600",
      "warm mode: a pool idle longer than this between rounds is retired and the next round "
-     "spawns a new one (cold start)", 0, 1e6, NULL, NULL, NULL},
+     "spawns a new one (cold start)",
+     0, 1e6, NULL, NULL, NULL},
     {"inject-failures", 0, MF_OPT_DOUBLE, FIELD(inject_failures), "RATE", "0",
-     "fault injection: probability that a task attempt fails (never the last allowed attempt)",
-     0, 1, NULL, NULL, NULL},
+     "fault injection: probability that a task attempt fails (never the last allowed attempt)", 0,
+     1, NULL, NULL, NULL},
     {"inject-stalls", 0, MF_OPT_DOUBLE, FIELD(inject_stalls), "RATE", "0",
      "fault injection: probability that a task attempt hangs past --task-timeout (its worker "
-     "is abandoned)", 0, 1, NULL, NULL, NULL},
+     "is abandoned)",
+     0, 1, NULL, NULL, NULL},
     {"failure-seed", 0, MF_OPT_INT, FIELD(failure_seed), "S", "1",
      "seed of the fault injection (which attempts fail)", 0, 2147483647, NULL, NULL, NULL},
     {"prices", 0, MF_OPT_STRING, FIELD(prices), "FILE", "aws-us-east-1",
      "price table for /cost: a file, or a name looked up as results/prices/NAME.txt next to "
-     "the executable (../results/prices) or under the current directory", 0, 0, NULL, NULL,
-     NULL},
+     "the executable (../results/prices) or under the current directory",
+     0, 0, NULL, NULL, NULL},
     {"worker-memory", 0, MF_OPT_INT, FIELD(worker_memory), "MB", "1769",
-     "memory a worker is billed for (function size; 1769 MB = 1 vCPU on AWS Lambda)", 128,
-     10240, NULL, NULL, NULL},
+     "memory a worker is billed for (function size; 1769 MB = 1 vCPU on AWS Lambda)", 128, 10240,
+     NULL, NULL, NULL},
 };
 
 const mf_program mf_train_program = {
     .name = "mayfly-train",
-    .summary = "Peer-to-peer data-parallel training, baseline vs serverless (spawned) gradient "
-               "workers, every phase timed into HDF5. Run under mpirun, one rank per peer "
-               "(bench/launch.sh does it).",
+    .summary =
+        "Peer-to-peer data-parallel training, baseline vs serverless (spawned) gradient "
+        "workers, every phase timed into HDF5. Run under mpirun, one rank per peer "
+        "(bench/launch.sh does it).",
     .usage = "[OPTIONS]",
     .options = train_options,
     .count = MF_OPTION_COUNT(train_options),

@@ -11,12 +11,15 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
 
 enum { WORKER_IDLE = 0, WORKER_BUSY = 1, WORKER_ABANDONED = 2 };
 
 typedef struct {
   int state;
-  int task;          /* task index while busy */
+  int task; /* task index while busy */
   int attempt;
   double dispatched; /* MPI_Wtime at dispatch */
   MPI_Request reply_request;
@@ -51,8 +54,8 @@ int cm_wait_until(MPI_Request *request, MPI_Status *status, double deadline) {
   }
 }
 
-int cm_pool_spawn(const cm_spawn_request *request, cm_pool **out, double *spawn_seconds,
-                  char *err, size_t errlen) {
+int cm_pool_spawn(const cm_spawn_request *request, cm_pool **out, double *spawn_seconds, char *err,
+                  size_t errlen) {
   *out = NULL;
   if (request->workers < 1) {
     snprintf(err, errlen, "cannot spawn %d workers", request->workers);
@@ -75,8 +78,15 @@ int cm_pool_spawn(const cm_spawn_request *request, cm_pool **out, double *spawn_
   snprintf(what, sizeof what, "MPI_Comm_spawn of %d workers", request->workers);
   double start = MPI_Wtime();
   cm_watchdog_arm(request->spawn_timeout, what);
-  int rc = MPI_Comm_spawn(request->command, request->argv, request->workers, info, 0,
-                          MPI_COMM_SELF, &pool->intercomm, codes);
+  int lock = -1;
+  if (request->spawn_lock) {
+    lock = open(request->spawn_lock, O_RDWR | O_CREAT | O_CLOEXEC, 0666);
+    if (lock >= 0) flock(lock, LOCK_EX); /* the watchdog bounds this wait too */
+  }
+  if (request->lock_wait_seconds) *request->lock_wait_seconds = MPI_Wtime() - start;
+  int rc = MPI_Comm_spawn(request->command, request->argv, request->workers, info, 0, MPI_COMM_SELF,
+                          &pool->intercomm, codes);
+  if (lock >= 0) close(lock); /* releases the lock */
   cm_watchdog_disarm();
   *spawn_seconds = MPI_Wtime() - start;
   if (info != MPI_INFO_NULL) MPI_Info_free(&info);
@@ -96,7 +106,9 @@ int cm_pool_spawn(const cm_spawn_request *request, cm_pool **out, double *spawn_
   return 0;
 }
 
-int cm_pool_size(const cm_pool *pool) { return pool->size; }
+int cm_pool_size(const cm_pool *pool) {
+  return pool->size;
+}
 
 int cm_pool_alive(const cm_pool *pool) {
   int alive = 0;
@@ -128,12 +140,12 @@ int cm_pool_send_weights(cm_pool *pool, const float *weights, size_t count, int6
     if (pool->workers[w].state == WORKER_ABANDONED) continue;
     MPI_Isend(&header, (int)sizeof header, MPI_BYTE, w, CM_TAG_WEIGHTS_HEADER, pool->intercomm,
               &requests[n++]);
-    MPI_Isend(weights, (int)count, MPI_FLOAT, w, CM_TAG_WEIGHTS, pool->intercomm,
-              &requests[n++]);
+    MPI_Isend(weights, (int)count, MPI_FLOAT, w, CM_TAG_WEIGHTS, pool->intercomm, &requests[n++]);
   }
   int rc = wait_all_bounded(requests, n, MPI_Wtime() + timeout);
   free(requests);
-  if (rc != 0) snprintf(err, errlen, "sending the weights to the workers took over %.0f s", timeout);
+  if (rc != 0)
+    snprintf(err, errlen, "sending the weights to the workers took over %.0f s", timeout);
   return rc;
 }
 
@@ -163,10 +175,14 @@ static void record(cm_pool_run_request *run, const worker_state *w, int worker, 
                    double end, double send_seconds) {
   if (run->records_used >= run->records_cap) return;
   cm_task_record *r = &run->records[run->records_used++];
-  *r = (cm_task_record){
-      .round = run->tasks[w->task].round, .task = w->task, .worker = worker,
-      .attempt = w->attempt, .status = status, .start = w->dispatched, .end = end,
-      .send = send_seconds};
+  *r = (cm_task_record){.round = run->tasks[w->task].round,
+                        .task = w->task,
+                        .worker = worker,
+                        .attempt = w->attempt,
+                        .status = status,
+                        .start = w->dispatched,
+                        .end = end,
+                        .send = send_seconds};
   if (status != -1) {
     r->startup = w->reply.startup;
     r->fetch = w->reply.fetch;
@@ -213,8 +229,8 @@ static int dispatch(cm_pool *pool, cm_pool_run_request *run, const int64_t *offs
   if (MPI_Send(pool->task_buffer, bytes, MPI_BYTE, worker, CM_TAG_TASK, pool->intercomm) !=
       MPI_SUCCESS)
     return -1;
-  return MPI_Irecv(&w->reply, (int)sizeof w->reply, MPI_BYTE, worker, CM_TAG_REPLY,
-                   pool->intercomm, &w->reply_request) == MPI_SUCCESS
+  return MPI_Irecv(&w->reply, (int)sizeof w->reply, MPI_BYTE, worker, CM_TAG_REPLY, pool->intercomm,
+                   &w->reply_request) == MPI_SUCCESS
              ? 0
              : -1;
 }
@@ -223,7 +239,7 @@ int cm_pool_run(cm_pool *pool, cm_pool_run_request *run, char *err, size_t errle
   const int n = run->ntasks;
   int max_indices = 0;
   int64_t *offsets = malloc(((size_t)n + 1) * sizeof *offsets);
-  int *attempts = calloc((size_t)n, sizeof *attempts);   /* attempts started per task */
+  int *attempts = calloc((size_t)n, sizeof *attempts);    /* attempts started per task */
   char *filled = calloc((size_t)n, 1);                    /* result parked in its slot */
   char *queued = calloc((size_t)n, 1);                    /* waiting for a worker */
   int *failed_on = malloc((size_t)n * sizeof *failed_on); /* worker of the last failed attempt */
@@ -284,8 +300,10 @@ int cm_pool_run(cm_pool *pool, cm_pool_run_request *run, char *err, size_t errle
         MPI_Request_free(&w->reply_request);
         record(run, w, worker, -1, now, 0);
         w->state = WORKER_ABANDONED;
-        fprintf(stderr, "mayfly: warning: worker %d did not answer task %d within %.1f s; "
-                "abandoned it\n", worker, w->task, run->task_timeout);
+        fprintf(stderr,
+                "mayfly: warning: worker %d did not answer task %d within %.1f s; "
+                "abandoned it\n",
+                worker, w->task, run->task_timeout);
       } else if (w->reply.status == CM_REPLY_OK) {
         int task = w->task;
         float *slot = pool->slots + (size_t)(task % pool->window) * pool->slot_len;

@@ -24,6 +24,12 @@ typedef struct {
   const char *map_by;   /* optional spawn info key "map_by" (e.g. ":OVERSUBSCRIBE"), or NULL */
   const char *host;     /* optional spawn info key "host", or NULL */
   double spawn_timeout; /* seconds the spawn may take before the watchdog aborts the process */
+  /* Optional: a lock file (flock) held around MPI_Comm_spawn, so that the peers of one node
+   * spawn one after another. Debian's Open MPI 4.1.4 (external PMIx) now and then never
+   * returns from MPI_Comm_spawn when several parents spawn at the same moment; one at a time
+   * it has not been seen to stall (see README). NULL: no lock. */
+  const char *spawn_lock;
+  double *lock_wait_seconds; /* optional out: time spent waiting for the lock */
 } cm_spawn_request;
 
 /* One task execution (a retried task has one record per attempt). Times are the peer's
@@ -60,7 +66,8 @@ typedef struct {
 /* The injection decision for one attempt: 0 none, CM_INJECT_FAIL or CM_INJECT_STALL. */
 int cm_inject_decision(const cm_pool_run_request *request, int round, int task, int attempt);
 
-/* Spawns the workers (bounded by a watchdog). *spawn_seconds receives the spawn call's time. */
+/* Spawns the workers (bounded by a watchdog). *spawn_seconds receives the time from asking for
+ * workers to having them: the lock wait (if any) plus the MPI_Comm_spawn call. */
 int cm_pool_spawn(const cm_spawn_request *request, cm_pool **out, double *spawn_seconds,
                   char *err, size_t errlen);
 int cm_pool_size(const cm_pool *pool);

@@ -277,6 +277,7 @@ static void test_batchnorm(void) {
   test_batchnorm_case(4, 3, 9);
   test_batchnorm_case(8, 5, 1); /* after global pooling: N = B */
   test_batchnorm_case(2, 2, 64);
+  test_batchnorm_case(2, 300, 3); /* more channels than one chunk of 256 */
 }
 
 /* ---- elementwise activations ---------------------------------------------------------------- */
@@ -436,11 +437,12 @@ static void test_pool_case(int max, int B, int C, int H, int W, int k, int s, in
 }
 
 static void test_pooling(void) {
-  test_pool_case(1, 2, 3, 8, 8, 2, 2, 0, 0, 0, 0);   /* CNN / VGG MaxPool2d(2) */
-  test_pool_case(1, 2, 3, 15, 15, 3, 2, 0, 1, 0, 0); /* SqueezeNet MaxPool2d(3, 2, ceil) */
-  test_pool_case(1, 2, 2, 6, 6, 3, 2, 0, 1, 0, 0);   /* ceil: last window hangs over the edge */
-  test_pool_case(1, 2, 2, 7, 5, 3, 2, 1, 0, 0, 0);   /* padding */
-  test_pool_case(1, 1, 2, 5, 5, 2, 2, 1, 1, 0, 0);   /* ceil + padding: a window is dropped */
+  test_pool_case(1, 2, 3, 8, 8, 2, 2, 0, 0, 0, 0);    /* CNN / VGG MaxPool2d(2) */
+  test_pool_case(1, 2, 3, 15, 15, 3, 2, 0, 1, 0, 0);  /* SqueezeNet MaxPool2d(3, 2, ceil) */
+  test_pool_case(1, 2, 2, 6, 6, 3, 2, 0, 1, 0, 0);    /* ceil: last window hangs over the edge */
+  test_pool_case(1, 2, 2, 7, 5, 3, 2, 1, 0, 0, 0);    /* padding */
+  test_pool_case(1, 1, 2, 5, 5, 2, 2, 1, 1, 0, 0);    /* ceil + padding: a window is dropped */
+  test_pool_case(1, 1, 2, 20, 19, 17, 3, 0, 1, 0, 0); /* wider than the row path's 16 taps */
   test_pool_case(0, 2, 3, 8, 8, 2, 2, 0, 0, 0, 0);
   test_pool_case(0, 2, 2, 7, 5, 3, 2, 1, 0, 0, 0); /* count_include_pad divisor */
   test_pool_case(0, 1, 2, 6, 6, 3, 2, 1, 1, 0, 0); /* ceil window beyond the padding */
@@ -455,6 +457,19 @@ static void test_pooling(void) {
   CHECK(kn_pool2d_init(&pool, 1, 2, 2, 2, 2, 0, 0) == 0);
   kn_maxpool2d_forward(&pool, &o, &arg, flat, 1);
   CHECK(o == 1.0f && arg == 0);
+  float flat9[25], o4[9];
+  int32_t arg4[9];
+  for (int i = 0; i < 25; i++) flat9[i] = 2.0f;
+  CHECK(kn_pool2d_init(&pool, 1, 5, 5, 3, 2, 1, 0) == 0); /* the row path, padded windows */
+  kn_maxpool2d_forward(&pool, o4, arg4, flat9, 1);
+  CHECK(pool.out_h == 3 && o4[0] == 2.0f && arg4[0] == 0 && arg4[1] == 1 && arg4[2] == 3);
+  flat9[7] = NAN; /* (1,2): in the windows of outputs (0,1) and (1,1); NaN wins as in PyTorch */
+  flat9[8] = 5.0f;
+  kn_maxpool2d_forward(&pool, o4, arg4, flat9, 1);
+  CHECK(isnan(o4[1]) && arg4[1] == 7 && isnan(o4[4]) && arg4[4] == 7);
+  CHECK(o4[2] == 5.0f && arg4[2] == 8 && o4[0] == 2.0f);
+  static const int32_t torch_indices[9] = {0, 7, 8, 5, 7, 8, 15, 16, 18}; /* F.max_pool2d */
+  CHECK(memcmp(arg4, torch_indices, sizeof torch_indices) == 0);
 }
 
 /* ---- dropout -------------------------------------------------------------------------------- */

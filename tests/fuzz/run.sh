@@ -14,12 +14,12 @@ targets=("$@")
 if [ ${#targets[@]} -eq 0 ]; then
   for f in tests/fuzz/fuzz_*.c; do t=$(basename "$f" .c); targets+=("${t#fuzz_}"); done
 fi
-make --no-print-directory fuzz-build >build-fuzz.log 2>&1 || {
-  tail -n 20 build-fuzz.log
-  echo "fuzz: build failed (build-fuzz.log)"
+mkdir -p build-fuzz
+make --no-print-directory fuzz-build >build-fuzz/build.log 2>&1 || {
+  tail -n 20 build-fuzz/build.log
+  echo "fuzz: build failed (build-fuzz/build.log)"
   exit 1
 }
-rm -f build-fuzz.log
 artifacts=$PWD/build-fuzz/artifacts
 scratch=$(mktemp -d)
 mkdir -p "$artifacts"

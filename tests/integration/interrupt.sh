@@ -63,15 +63,17 @@ finish() {
 
 # check_file NAME SIGNAL_NAME|- : the partial result's invariants (SIGNAL_NAME - for SIGKILL).
 check_file() {
-  local name=$1 signal=$2 printed
+  local name=$1 signal=$2 printed reported
   printed=$(grep -cE '^ +[0-9]+ ' "$work/$name.out")
+  reported=$(sed -n 's/^mayfly-train: error: interrupted by .* after round \([0-9]*\) of.*/\1/p' \
+      "$work/$name.err")
   if ! h5dump -A "$work/$name.h5" >/dev/null 2>&1; then
     fail "$name" "h5dump cannot read $work/$name.h5"
     return
   fi
-  /usr/bin/python3 - "$work/$name.h5" "$signal" "$printed" $peers $tasks <<'PY' ||
+  /usr/bin/python3 - "$work/$name.h5" "$signal" "$printed" "${reported:--1}" $peers $tasks <<'PY' ||
 import sys, h5py
-path, signal, printed, peers, tasks = sys.argv[1], sys.argv[2], *map(int, sys.argv[3:])
+path, signal, printed, reported, peers, tasks = sys.argv[1], sys.argv[2], *map(int, sys.argv[3:])
 f = h5py.File(path, "r")
 attrs = f.attrs
 rounds = f["/train/loss"].shape[0]
@@ -88,7 +90,9 @@ else:
     note = note.decode() if isinstance(note, bytes) else note
     assert note == signal, note
     assert attrs["rounds_completed"] == rounds, (attrs["rounds_completed"], rounds)
-    assert rounds == printed, "%d rounds printed, %d in the file" % (printed, rounds)
+    # The error line's "after round N" is the writer's own count; the printed rows may miss
+    # the last one (stdout turns non-blocking on a stop signal; signals.c says why).
+    assert reported == rounds, "error line says round %d, %d in the file" % (reported, rounds)
 print("%s: %d rounds kept, complete=0, interrupted=%s" % (path.split("/")[-1], rounds,
       attrs.get("interrupted", b"-")))
 PY
