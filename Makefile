@@ -2,6 +2,7 @@
 # library, a new bench/mayfly-*.c becomes a program, a new tests/test_*.c becomes a unit test.
 # Objects live in build/, programs in bin/, test binaries in bin/tests/.
 
+SHELL    := /bin/bash
 CC       ?= gcc
 MPICC    ?= mpicc
 BUILD    ?= build
@@ -80,6 +81,7 @@ check: deps
 # The same tests built with AddressSanitizer and UndefinedBehaviorSanitizer. Two passes: the
 # unit tests with leak checking, the integration tests (MPI programs under mpirun) without it -
 # tests/asan.supp explains why. Any sanitizer report fails the test (UBSan does not recover).
+# The last line counts both passes plus "no sanitizer reports" as one more test.
 # Reports also land in build-asan/sanitizer-logs/ (log_path), so that an error in a spawned
 # worker whose task was retried elsewhere, or in output a test discards, still fails the target.
 # fuzz_short (already ASan-built) and slurm_smoke (orchestration only) run in `make check` alone.
@@ -90,16 +92,18 @@ asan: deps
 	@$(MAKE) --no-print-directory all BUILD=build-asan BIN=bin-asan OPT=-O1 \
 	    SANITIZE="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined"
 	@rm -rf $(ASAN_LOGS) && mkdir -p $(ASAN_LOGS)
-	@status=0; \
+	@set -o pipefail; status=0; summaries=$(ASAN_LOGS)/../summaries; : > $$summaries; \
 	  $(ASAN_RUN) ASAN_OPTIONS=detect_leaks=1:log_path=$(ASAN_LOGS)/asan MAYFLY_TESTS='^test_' \
-	    ./tests/run.sh || status=1; \
+	    ./tests/run.sh | tee -a $$summaries || status=1; \
 	  names=$$(cd tests/integration && ls *.sh | sed 's/\.sh$$//' | \
 	    grep -vxE 'fuzz_short|slurm_smoke' | paste -sd'|' -); \
 	  $(ASAN_RUN) ASAN_OPTIONS=detect_leaks=0:log_path=$(ASAN_LOGS)/asan \
-	    MAYFLY_TESTS="^($$names)$$" ./tests/run.sh || status=1; \
-	  if [ -n "$$(ls $(ASAN_LOGS))" ]; then \
-	    echo "sanitizer reports in $(ASAN_LOGS):"; head -n 30 $(ASAN_LOGS)/*; status=1; \
+	    MAYFLY_TESTS="^($$names)$$" ./tests/run.sh | tee -a $$summaries || status=1; \
+	  reports=0; if [ -n "$$(ls $(ASAN_LOGS))" ]; then \
+	    echo "sanitizer reports in $(ASAN_LOGS):"; head -n 30 $(ASAN_LOGS)/*; reports=1; status=1; \
 	  else echo "no sanitizer reports"; fi; \
+	  awk -v reports=$$reports '/^[0-9]+ passed, [0-9]+ failed$$/ { p += $$1; f += $$3 } \
+	    END { if (reports) f++; else p++; printf "asan: %d passed, %d failed\n", p, f }' $$summaries; \
 	  exit $$status
 
 format:
