@@ -22,6 +22,7 @@
 #include "bench/checkpoint.h"
 #include "bench/h5util.h"
 #include "bench/options.h"
+#include "bench/train_options.h"
 #include "kernels/model.h"
 
 typedef struct {
@@ -31,27 +32,9 @@ typedef struct {
 
 #define FIELD(name) offsetof(grad_config, name)
 
-static int parse_model(const char *text, void *field, char *err, size_t errlen) {
-  if (kn_model_find(text)) {
-    *(const char **)field = kn_model_find(text)->name;
-    return 0;
-  }
-  size_t used = (size_t)snprintf(err, errlen, "'%s' is not a model (", text);
-  for (int i = 0; kn_model_kinds[i] && used < errlen; i++)
-    used +=
-        (size_t)snprintf(err + used, errlen - used, "%s%s", i ? ", " : "", kn_model_kinds[i]->name);
-  if (used < errlen) snprintf(err + used, errlen - used, ")");
-  return -1;
-}
-
-static void format_string(const void *field, char *out, size_t size) {
-  const char *v = *(const char *const *)field;
-  snprintf(out, size, "%s", v ? v : "");
-}
-
 static const mf_option grad_options[] = {
     {"model", 'm', MF_OPT_CUSTOM, FIELD(model), "NAME", NULL, "network (required)", 0, 0, NULL,
-     parse_model, format_string},
+     mf_option_parse_model, mf_option_format_string},
     {"weights", 'W', MF_OPT_STRING, FIELD(weights), "W.h5", NULL,
      "checkpoint with state_dict-named float32 datasets (default: the model's seeded init)", 0, 0,
      NULL, NULL, NULL},

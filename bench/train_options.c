@@ -60,7 +60,7 @@ static void format_workers(const void *field, char *out, size_t size) {
     snprintf(out, size, "%d", v);
 }
 
-static int parse_model(const char *text, void *field, char *err, size_t errlen) {
+int mf_option_parse_model(const char *text, void *field, char *err, size_t errlen) {
   if (kn_model_find(text)) {
     *(const char **)field = kn_model_find(text)->name;
     return 0;
@@ -109,20 +109,21 @@ static int parse_dataset(const char *text, void *field, char *err, size_t errlen
   return 0;
 }
 
-static void format_string(const void *field, char *out, size_t size) {
-  snprintf(out, size, "%s", *(const char *const *)field);
+void mf_option_format_string(const void *field, char *out, size_t size) {
+  const char *value = *(const char *const *)field;
+  snprintf(out, size, "%s", value ? value : "");
 }
 
 static const mf_option train_options[] = {
     {"mode", 0, MF_OPT_CUSTOM, FIELD(mode), "MODE", "baseline",
      "who computes the tasks: baseline (the peer itself), cold (fresh spawned workers every "
      "round), warm (spawned workers kept across rounds, see --keep-alive)",
-     0, 0, NULL, parse_mode, format_string},
+     0, 0, NULL, parse_mode, mf_option_format_string},
     {"model", 0, MF_OPT_CUSTOM, FIELD(model), "NAME", "mlp", "network to train", 0, 0, NULL,
-     parse_model, format_string},
+     mf_option_parse_model, mf_option_format_string},
     {"dataset", 0, MF_OPT_CUSTOM, FIELD(dataset), "SPEC", "fashion-mnist",
      "fashion-mnist, idx:DIR, cifar10:DIR or synthetic[:TRAIN:TEST[:SEED]]", 0, 0, NULL,
-     parse_dataset, format_string},
+     parse_dataset, mf_option_format_string},
     {"batch", 'b', MF_OPT_INT, FIELD(batch), "N", "64", "samples per minibatch", 1, 65536, NULL,
      NULL, NULL},
     {"tasks", 'k', MF_OPT_CUSTOM, FIELD(tasks), "K|all", "4",
@@ -154,7 +155,7 @@ static const mf_option train_options[] = {
     {"warmup", 0, MF_OPT_INT, FIELD(warmup), "N", "1",
      "first rounds flagged as warm-up and left out of summaries", 0, 100000000, NULL, NULL, NULL},
     {"exchange", 0, MF_OPT_CUSTOM, FIELD(exchange), "NAME", "mpi",
-     "peer gradient exchange algorithm", 0, 0, NULL, parse_exchange, format_string},
+     "peer gradient exchange algorithm", 0, 0, NULL, parse_exchange, mf_option_format_string},
     {"output", 'o', MF_OPT_STRING, FIELD(output), "FILE.h5", "mayfly-train.h5", "HDF5 results file",
      0, 0, NULL, NULL, NULL},
     {"force", 'f', MF_OPT_FLAG, FIELD(force), NULL, NULL,
@@ -166,9 +167,10 @@ static const mf_option train_options[] = {
      1e6, NULL, NULL, NULL},
     {"max-retries", 0, MF_OPT_INT, FIELD(max_retries), "N", "2",
      "retries of a failed task before the run fails", 0, 100, NULL, NULL, NULL},
-    {"spawn-lock", 0, MF_OPT_STRING, FIELD(spawn_lock), "FILE|none", "/tmp/mayfly-spawn.lock",
-     "lock file that makes the peers of a node call MPI_Comm_spawn one at a time (concurrent "
-     "spawns stall now and then with Open MPI 4.1.4; the wait is timed as spawn_wait)",
+    {"spawn-lock", 0, MF_OPT_STRING, FIELD(spawn_lock), "FILE|none", "none",
+     "lock file that makes the peers of a node call MPI_Comm_spawn one at a time (the wait is "
+     "timed as spawn_wait); an experiment knob, it does not prevent Open MPI 4.1.4's spawn "
+     "stall (PMIX_MCA_gds=hash does, see bench/launch.sh)",
      0, 0, NULL, NULL, NULL},
     {"stage-dir", 0, MF_OPT_STRING, FIELD(stage_dir), "DIR", "/tmp/mayfly-stage",
      "where compressed datasets are unpacked once for workers to read records from", 0, 0, NULL,

@@ -25,9 +25,8 @@ typedef struct {
   const char *host;     /* optional spawn info key "host", or NULL */
   double spawn_timeout; /* seconds the spawn may take before the watchdog aborts the process */
   /* Optional: a lock file (flock) held around MPI_Comm_spawn, so that the peers of one node
-   * spawn one after another. Debian's Open MPI 4.1.4 (external PMIx) now and then never
-   * returns from MPI_Comm_spawn when several parents spawn at the same moment; one at a time
-   * it has not been seen to stall (see README). NULL: no lock. */
+   * spawn one after another (to study spawn contention; serialising does not prevent Open MPI
+   * 4.1.4's spawn stall, results/spawn_hang.md). NULL: no lock. */
   const char *spawn_lock;
   double *lock_wait_seconds; /* optional out: time spent waiting for the lock */
 } cm_spawn_request;
@@ -44,16 +43,16 @@ typedef struct {
 
 /* One round's work for the pool. */
 typedef struct {
-  const cm_task *tasks;    /* ntasks descriptors, tasks[i].task == i */
-  const int64_t *indices;  /* the tasks' sample indices, concatenated (tasks[i].count each) */
+  const cm_task *tasks;   /* ntasks descriptors, tasks[i].task == i */
+  const int64_t *indices; /* the tasks' sample indices, concatenated (tasks[i].count each) */
   int ntasks;
   size_t result_len;       /* floats in every task's result vector */
   float *sum;              /* out: sum of the results in task order (result_len floats) */
   cm_task_record *records; /* out: one per attempt */
   int records_cap;
-  int records_used;        /* out */
-  double task_timeout;     /* seconds one attempt may take before its worker is abandoned */
-  int max_retries;         /* attempts after the first, per task */
+  int records_used;    /* out */
+  double task_timeout; /* seconds one attempt may take before its worker is abandoned */
+  int max_retries;     /* attempts after the first, per task */
   /* Fault injection: each attempt below max_retries is marked to fail (probability
    * fail_rate) or to stall past the task timeout (stall_rate), decided by a hash of
    * (inject_seed, round, inject_peer, task, attempt), so a run can always finish and the same
@@ -68,8 +67,8 @@ int cm_inject_decision(const cm_pool_run_request *request, int round, int task, 
 
 /* Spawns the workers (bounded by a watchdog). *spawn_seconds receives the time from asking for
  * workers to having them: the lock wait (if any) plus the MPI_Comm_spawn call. */
-int cm_pool_spawn(const cm_spawn_request *request, cm_pool **out, double *spawn_seconds,
-                  char *err, size_t errlen);
+int cm_pool_spawn(const cm_spawn_request *request, cm_pool **out, double *spawn_seconds, char *err,
+                  size_t errlen);
 int cm_pool_size(const cm_pool *pool);
 int cm_pool_alive(const cm_pool *pool); /* workers not abandoned */
 

@@ -30,8 +30,8 @@
 enum { KN_CONV_MIN_GEMM_COLUMNS = 512 };
 /* Upper bound on the workspace when batching samples (floats): 16 MiB. */
 #define KN_CONV_MAX_BATCHED_WORKSPACE ((size_t)1 << 22)
-/* The direct depthwise loops keep per-tap ranges on the stack. */
-enum { KN_CONV_MAX_DIRECT_KERNEL = 16 };
+/* The direct depthwise loops keep per-tap and per-row/column tables on the stack. */
+enum { KN_CONV_MAX_DIRECT_KERNEL = 16, KN_CONV_MAX_DIRECT_PLANE = 1024 };
 
 int kn_conv2d_init(kn_conv2d *conv, int C, int OC, int kernel, int stride, int padding, int groups,
                    int H, int W) {
@@ -55,7 +55,9 @@ int kn_conv2d_init(kn_conv2d *conv, int C, int OC, int kernel, int stride, int p
 
 static int is_depthwise(const kn_conv2d *conv) {
   return conv->groups > 1 && conv->groups == conv->in_channels &&
-         conv->kernel_h <= KN_CONV_MAX_DIRECT_KERNEL && conv->kernel_w <= KN_CONV_MAX_DIRECT_KERNEL;
+         conv->kernel_h <= KN_CONV_MAX_DIRECT_KERNEL &&
+         conv->kernel_w <= KN_CONV_MAX_DIRECT_KERNEL && conv->in_h <= KN_CONV_MAX_DIRECT_PLANE &&
+         conv->in_w <= KN_CONV_MAX_DIRECT_PLANE;
 }
 
 static int is_single_tap(const kn_conv2d *conv) {
@@ -97,20 +99,15 @@ size_t kn_conv2d_workspace_floats(const kn_conv2d *conv, int max_batch) {
   return ((size_t)col_rows(conv) + conv->out_channels / conv->groups) * n * plane;
 }
 
-/* The output columns ow whose input column ow*stride - pad + k lies inside 0..W-1: [*lo, *hi). */
-static void valid_range(int k, int stride, int pad, int in, int out, int *lo, int *hi) {
-  int first = pad - k; /* ow*stride >= first */
-  int l = first <= 0 ? 0 : (first + stride - 1) / stride;
-  int last = in - 1 + pad - k; /* ow*stride <= last */
-  int h = last < 0 ? 0 : last / stride + 1;
-  *lo = l < out ? l : out;
-  *hi = h < out ? h : out;
-  if (*hi < *lo) *hi = *lo;
-}
-
 /* One sample's channels [C/groups planes of H*W] -> its OH*OW columns of col, whose rows are
  * ldcol floats apart. Padding becomes zeros. */
 static void im2col(const kn_conv2d *conv, const float *inp, float *col, size_t ldcol) {
+  if (is_pointwise(conv)) { /* each channel plane is one row of col */
+    const size_t plane = (size_t)conv->in_h * conv->in_w;
+    for (int c = 0; c < conv->in_channels / conv->groups; c++)
+      memcpy(col + c * ldcol, inp + c * plane, plane * sizeof(float));
+    return;
+  }
   const int channels = conv->in_channels / conv->groups, H = conv->in_h, W = conv->in_w;
   const int KH = conv->kernel_h, KW = conv->kernel_w, OH = conv->out_h, OW = conv->out_w;
   const int sh = conv->stride_h, sw = conv->stride_w, ph = conv->pad_h, pw = conv->pad_w;
@@ -119,7 +116,7 @@ static void im2col(const kn_conv2d *conv, const float *inp, float *col, size_t l
       for (int kw = 0; kw < KW; kw++) {
         float *row = col + ((size_t)(c * KH + kh) * KW + kw) * ldcol;
         int lo, hi;
-        valid_range(kw, sw, pw, W, OW, &lo, &hi);
+        kn_tap_range(kw, sw, pw, W, OW, &lo, &hi);
         for (int oh = 0; oh < OH; oh++) {
           float *dst = row + (size_t)oh * OW;
           int ih = oh * sh - ph + kh;
@@ -140,6 +137,12 @@ static void im2col(const kn_conv2d *conv, const float *inp, float *col, size_t l
 
 /* The adjoint of im2col: adds the columns back onto the input planes (dinp += ...). */
 static void col2im(const kn_conv2d *conv, const float *col, size_t ldcol, float *dinp) {
+  if (is_pointwise(conv)) {
+    const size_t plane = (size_t)conv->in_h * conv->in_w;
+    for (int c = 0; c < conv->in_channels / conv->groups; c++)
+      kn_vec_add(dinp + c * plane, col + c * ldcol, plane);
+    return;
+  }
   const int channels = conv->in_channels / conv->groups, H = conv->in_h, W = conv->in_w;
   const int KH = conv->kernel_h, KW = conv->kernel_w, OH = conv->out_h, OW = conv->out_w;
   const int sh = conv->stride_h, sw = conv->stride_w, ph = conv->pad_h, pw = conv->pad_w;
@@ -148,7 +151,7 @@ static void col2im(const kn_conv2d *conv, const float *col, size_t ldcol, float 
       for (int kw = 0; kw < KW; kw++) {
         const float *row = col + ((size_t)(c * KH + kh) * KW + kw) * ldcol;
         int lo, hi;
-        valid_range(kw, sw, pw, W, OW, &lo, &hi);
+        kn_tap_range(kw, sw, pw, W, OW, &lo, &hi);
         for (int oh = 0; oh < OH; oh++) {
           int ih = oh * sh - ph + kh;
           if (ih < 0 || ih >= H) continue;
@@ -164,88 +167,122 @@ static void col2im(const kn_conv2d *conv, const float *col, size_t ldcol, float 
 
 /* ---- depthwise: direct loops ---------------------------------------------------------------- */
 
-/* For each kernel row kh, the output rows whose input row exists: [lo[kh], hi[kh]); same for
- * columns. Hoisting these out of the plane loops leaves no conditions in the inner loops. */
-typedef struct {
-  int row_lo[KN_CONV_MAX_DIRECT_KERNEL], row_hi[KN_CONV_MAX_DIRECT_KERNEL];
-  int col_lo[KN_CONV_MAX_DIRECT_KERNEL], col_hi[KN_CONV_MAX_DIRECT_KERNEL];
-} tap_ranges;
-
-static void tap_ranges_init(const kn_conv2d *conv, tap_ranges *r) {
-  for (int kh = 0; kh < conv->kernel_h; kh++)
-    valid_range(kh, conv->stride_h, conv->pad_h, conv->in_h, conv->out_h, &r->row_lo[kh],
-                &r->row_hi[kh]);
-  for (int kw = 0; kw < conv->kernel_w; kw++)
-    valid_range(kw, conv->stride_w, conv->pad_w, conv->in_w, conv->out_w, &r->col_lo[kw],
-                &r->col_hi[kw]);
+/* The taps k of a window starting at input position start that fall inside 0..in-1. */
+static inline void window_taps(int start, int kernel, int in, int *lo, int *hi) {
+  *lo = start < 0 ? -start : 0;
+  *hi = in - start < kernel ? in - start : kernel;
 }
 
-/* Output channel o reads input channel o / (OC/C) (PyTorch's channel multiplier layout). */
+/* One accumulator per output, taps clipped to the plane, one store: on the 4x4..1x1 planes of
+ * MobileNetV3 at 32x32 input, updating whole output rows tap by tap spent its time in
+ * store-to-load chains. Output channel o reads input channel o / (OC/C) (PyTorch's channel
+ * multiplier layout). */
 static void depthwise_forward(const kn_conv2d *conv, float *out, const float *inp,
                               const float *weight, const float *bias, int B) {
   const int C = conv->in_channels, OC = conv->out_channels, per = OC / C;
   const int H = conv->in_h, W = conv->in_w, OH = conv->out_h, OW = conv->out_w;
-  const int KH = conv->kernel_h, KW = conv->kernel_w, sh = conv->stride_h, sw = conv->stride_w;
-  tap_ranges r;
-  tap_ranges_init(conv, &r);
+  const int KH = conv->kernel_h, KW = conv->kernel_w;
   for (int b = 0; b < B; b++)
     for (int o = 0; o < OC; o++) {
       const float *in = inp + ((size_t)b * C + o / per) * H * W;
       const float *w = weight + (size_t)o * KH * KW;
       float *dst = out + ((size_t)b * OC + o) * OH * OW;
-      kn_vec_fill(dst, bias ? bias[o] : 0.0f, (size_t)OH * OW);
-      for (int kh = 0; kh < KH; kh++) {
-        if (r.row_lo[kh] == r.row_hi[kh]) continue; /* the tap row only ever meets padding */
-        for (int kw = 0; kw < KW; kw++) {
-          const float wv = w[kh * KW + kw];
-          const int lo = r.col_lo[kw], hi = r.col_hi[kw];
-          if (lo == hi) continue;
-          for (int oh = r.row_lo[kh]; oh < r.row_hi[kh]; oh++) {
-            const float *src = in + (size_t)(oh * sh - conv->pad_h + kh) * W - conv->pad_w + kw;
-            float *row = dst + (size_t)oh * OW;
-            for (int ow = lo; ow < hi; ow++) row[ow] += wv * src[ow * sw];
+      const float init = bias ? bias[o] : 0.0f;
+      for (int oh = 0; oh < OH; oh++) {
+        const int ih = oh * conv->stride_h - conv->pad_h;
+        int kh_lo, kh_hi;
+        window_taps(ih, KH, H, &kh_lo, &kh_hi);
+        for (int ow = 0; ow < OW; ow++) {
+          const int iw = ow * conv->stride_w - conv->pad_w;
+          int kw_lo, kw_hi;
+          window_taps(iw, KW, W, &kw_lo, &kw_hi);
+          float acc = init;
+          for (int kh = kh_lo; kh < kh_hi; kh++) {
+            const float *src = in + (size_t)(ih + kh) * W + iw, *wr = w + kh * KW;
+            for (int kw = kw_lo; kw < kw_hi; kw++) acc += wr[kw] * src[kw];
           }
+          dst[oh * OW + ow] = acc;
         }
       }
     }
 }
 
+/* For input position i (a row or a column): the taps k that read it, k = first, first + stride,
+ * ... (count of them), and the output position they read it for, o = (i + pad - k) / stride,
+ * starting at out_first and decreasing by one per tap. */
+typedef struct {
+  int first, count, out_first;
+} input_taps;
+
+static void input_taps_init(input_taps *t, int in, int kernel, int stride, int pad, int out) {
+  for (int i = 0; i < in; i++) {
+    const int reach = i + pad;                                 /* = o * stride + k */
+    const int k_min = reach - (out - 1) * stride;              /* o <= out - 1 */
+    const int k_max = reach < kernel - 1 ? reach : kernel - 1; /* o >= 0 */
+    int k = reach % stride;
+    if (k < k_min) k += (k_min - k + stride - 1) / stride * stride;
+    t[i].first = k;
+    t[i].count = k > k_max ? 0 : (k_max - k) / stride + 1;
+    t[i].out_first = (reach - k) / stride;
+  }
+}
+
+/* Backward in the same spirit: every result is one register accumulator and one store. The
+ * weight gradient of tap (kh,kw) is a dot over the outputs that tap reaches (ranges from
+ * kn_tap_range); the input gradient is gathered per input element from the taps and outputs
+ * that read it (the transposed convolution) through tables built once per call, instead of
+ * being scattered output by output. */
 static void depthwise_backward(const kn_conv2d *conv, float *dinp, float *dweight, float *dbias,
                                const float *dout, const float *inp, const float *weight, int B) {
   const int C = conv->in_channels, OC = conv->out_channels, per = OC / C;
   const int H = conv->in_h, W = conv->in_w, OH = conv->out_h, OW = conv->out_w;
-  const int KH = conv->kernel_h, KW = conv->kernel_w, sh = conv->stride_h, sw = conv->stride_w;
-  tap_ranges r;
-  tap_ranges_init(conv, &r);
+  const int KH = conv->kernel_h, KW = conv->kernel_w;
+  const int sh = conv->stride_h, sw = conv->stride_w, ph = conv->pad_h, pw = conv->pad_w;
+  int row_lo[KN_CONV_MAX_DIRECT_KERNEL], row_hi[KN_CONV_MAX_DIRECT_KERNEL];
+  int col_lo[KN_CONV_MAX_DIRECT_KERNEL], col_hi[KN_CONV_MAX_DIRECT_KERNEL];
+  input_taps rows[KN_CONV_MAX_DIRECT_PLANE], cols[KN_CONV_MAX_DIRECT_PLANE];
+  for (int kh = 0; kh < KH; kh++) kn_tap_range(kh, sh, ph, H, OH, &row_lo[kh], &row_hi[kh]);
+  for (int kw = 0; kw < KW; kw++) kn_tap_range(kw, sw, pw, W, OW, &col_lo[kw], &col_hi[kw]);
+  input_taps_init(rows, H, KH, sh, ph, OH);
+  input_taps_init(cols, W, KW, sw, pw, OW);
+  /* the taps that meet the input at all: on a 1x1 map only the centre of a padded 5x5 kernel */
+  int live_kh[KN_CONV_MAX_DIRECT_KERNEL * KN_CONV_MAX_DIRECT_KERNEL];
+  int live_kw[KN_CONV_MAX_DIRECT_KERNEL * KN_CONV_MAX_DIRECT_KERNEL], live = 0;
+  for (int kh = 0; kh < KH; kh++)
+    for (int kw = 0; kw < KW; kw++)
+      if (row_lo[kh] < row_hi[kh] && col_lo[kw] < col_hi[kw])
+        live_kh[live] = kh, live_kw[live++] = kw;
   for (int b = 0; b < B; b++)
     for (int o = 0; o < OC; o++) {
       const size_t in_offset = ((size_t)b * C + o / per) * H * W;
+      const float *in = inp + in_offset;
       const float *w = weight + (size_t)o * KH * KW;
-      float *dw = dweight + (size_t)o * KH * KW;
       const float *g = dout + ((size_t)b * OC + o) * OH * OW;
-      if (dbias) {
-        float sum = 0.0f;
-        for (int i = 0; i < OH * OW; i++) sum += g[i];
-        dbias[o] += sum;
+      float *dw = dweight + (size_t)o * KH * KW;
+      if (dbias) dbias[o] += kn_vec_sum_all(g, (size_t)OH * OW);
+      for (int t = 0; t < live; t++) {
+        const int kh = live_kh[t], kw = live_kw[t];
+        float acc = 0.0f;
+        for (int oh = row_lo[kh]; oh < row_hi[kh]; oh++) {
+          const float *src = in + (size_t)(oh * sh - ph + kh) * W - pw + kw;
+          const float *grow = g + (size_t)oh * OW;
+          for (int ow = col_lo[kw]; ow < col_hi[kw]; ow++) acc += grow[ow] * src[ow * sw];
+        }
+        dw[kh * KW + kw] += acc;
       }
-      for (int kh = 0; kh < KH; kh++) {
-        if (r.row_lo[kh] == r.row_hi[kh]) continue; /* the tap row only ever meets padding */
-        for (int kw = 0; kw < KW; kw++) {
-          const float wv = w[kh * KW + kw];
-          const int lo = r.col_lo[kw], hi = r.col_hi[kw];
-          if (lo == hi) continue;
-          float dwv = 0.0f;
-          for (int oh = r.row_lo[kh]; oh < r.row_hi[kh]; oh++) {
-            const size_t at =
-                in_offset + (size_t)(oh * sh - conv->pad_h + kh) * W - conv->pad_w + kw;
-            const float *src = inp + at, *grow = g + (size_t)oh * OW;
-            for (int ow = lo; ow < hi; ow++) dwv += grow[ow] * src[ow * sw];
-            if (dinp) {
-              float *drow = dinp + at;
-              for (int ow = lo; ow < hi; ow++) drow[ow * sw] += wv * grow[ow];
-            }
+      if (!dinp) continue;
+      float *din = dinp + in_offset;
+      for (int ih = 0; ih < H; ih++) {
+        const input_taps r = rows[ih];
+        for (int iw = 0; iw < W; iw++) {
+          const input_taps c = cols[iw];
+          float acc = 0.0f;
+          for (int i = 0; i < r.count; i++) {
+            const float *wr = w + (r.first + i * sh) * KW;
+            const float *grow = g + (r.out_first - i) * OW;
+            for (int j = 0; j < c.count; j++) acc += wr[c.first + j * sw] * grow[c.out_first - j];
           }
-          dw[kh * KW + kw] += dwv;
+          din[ih * W + iw] += acc;
         }
       }
     }

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "kernels/layers.h"
+#include "kernels/vec.h"
 
 static int pooled_size(int in, int kernel, int stride, int pad, int ceil_mode) {
   int span = in + 2 * pad - kernel + (ceil_mode ? stride - 1 : 0);
@@ -40,12 +41,26 @@ int kn_pool2d_init(kn_pool2d *pool, int C, int H, int W, int kernel, int stride,
   return 0;
 }
 
-/* The first maximum of a, b in window order; NaN wins (PyTorch). Selects, not branches: the
- * winner on real data is unpredictable. */
+/* Branch-free "keep the first maximum, NaN wins" (PyTorch's rule): the winner on real data is
+ * unpredictable, and a mispredicted branch per element made max pooling a quarter of
+ * SqueezeNet's step. The comparisons combine with | (not ||) into an all-ones/zero mask that
+ * blends the bits, so the compiler has nothing to branch on. */
+static inline uint32_t float_bits(float x) {
+  uint32_t u;
+  memcpy(&u, &x, sizeof u);
+  return u;
+}
+
+static inline float bits_float(uint32_t u) {
+  float x;
+  memcpy(&x, &u, sizeof x);
+  return x;
+}
+
 static inline void take_max(float v, int at, float *best, int *best_at) {
-  int take = v > *best || v != v;
-  *best = take ? v : *best;
-  *best_at = take ? at : *best_at;
+  const uint32_t take = 0u - (uint32_t)((v > *best) | (v != v));
+  *best = bits_float((float_bits(v) & take) | (float_bits(*best) & ~take));
+  *best_at = (int)(((uint32_t)at & take) | ((uint32_t)*best_at & ~take));
 }
 
 /* MaxPool2d(2) when every window lies inside the plane (CNN, VGG): no window bookkeeping. */
@@ -71,15 +86,48 @@ static void maxpool_2x2(const kn_pool2d *pool, float *out, int32_t *argmax, cons
     }
 }
 
-void kn_maxpool2d_forward(const kn_pool2d *pool, float *out, int32_t *argmax, const float *inp,
-                          int B) {
+/* Any other window: a whole output row at a time, tap by tap in window order (row-major), so
+ * the compare/select chains of neighbouring outputs are independent and overlap. Taps whose
+ * column falls outside the plane are skipped through precomputed ranges. */
+enum { MAX_ROW_KERNEL = 16 };
+
+static void maxpool_rows(const kn_pool2d *pool, float *out, int32_t *argmax, const float *inp,
+                         long planes) {
   const int H = pool->in_h, W = pool->in_w, OH = pool->out_h, OW = pool->out_w;
-  const long planes = (long)B * pool->channels;
-  if (pool->kernel_h == 2 && pool->kernel_w == 2 && pool->stride_h == 2 && pool->stride_w == 2 &&
-      pool->pad_h == 0 && pool->pad_w == 0 && 2 * OH <= H && 2 * OW <= W) {
-    maxpool_2x2(pool, out, argmax, inp, planes);
-    return;
+  const int sh = pool->stride_h, sw = pool->stride_w, ph = pool->pad_h, pw = pool->pad_w;
+  int lo[MAX_ROW_KERNEL], hi[MAX_ROW_KERNEL];
+  for (int kw = 0; kw < pool->kernel_w; kw++) kn_tap_range(kw, sw, pw, W, OW, &lo[kw], &hi[kw]);
+  for (long p = 0; p < planes; p++) {
+    const float *in = inp + p * H * W;
+    for (int oh = 0; oh < OH; oh++) {
+      float *best = out + (p * OH + oh) * OW;
+      int32_t *at = argmax + (p * OH + oh) * OW;
+      int h0 = oh * sh - ph, h1 = h0 + pool->kernel_h;
+      if (h0 < 0) h0 = 0;
+      if (h1 > H) h1 = H;
+      for (int ow = 0; ow < OW; ow++) {
+        int w0 = ow * sw - pw;
+        best[ow] = -INFINITY;
+        at[ow] = h0 * W + (w0 < 0 ? 0 : w0); /* PyTorch's index when no element beats -inf */
+      }
+      for (int h = h0; h < h1; h++)
+        for (int kw = 0; kw < pool->kernel_w; kw++) {
+          const int shift = h * W - pw + kw; /* input index of output ow: ow*sw + shift */
+          for (int ow = lo[kw]; ow < hi[kw]; ow++) {
+            float b = best[ow];
+            int a = at[ow];
+            take_max(in[ow * sw + shift], ow * sw + shift, &b, &a);
+            best[ow] = b, at[ow] = a;
+          }
+        }
+    }
   }
+}
+
+/* The general loop, one window at a time: only for kernels wider than MAX_ROW_KERNEL. */
+static void maxpool_windows(const kn_pool2d *pool, float *out, int32_t *argmax, const float *inp,
+                            long planes) {
+  const int H = pool->in_h, W = pool->in_w, OH = pool->out_h, OW = pool->out_w;
   for (long p = 0; p < planes; p++) {
     const float *in = inp + p * H * W;
     float *o = out + p * OH * OW;
@@ -95,14 +143,25 @@ void kn_maxpool2d_forward(const kn_pool2d *pool, float *out, int32_t *argmax, co
         float best = -INFINITY;
         int best_at = h0 * W + w0;
         for (int h = h0; h < h1; h++)
-          for (int w = w0; w < w1; w++) {
-            take_max(in[h * W + w], h * W + w, &best, &best_at);
-          }
+          for (int w = w0; w < w1; w++) take_max(in[h * W + w], h * W + w, &best, &best_at);
         o[oh * OW + ow] = best;
         arg[oh * OW + ow] = best_at;
       }
     }
   }
+}
+
+void kn_maxpool2d_forward(const kn_pool2d *pool, float *out, int32_t *argmax, const float *inp,
+                          int B) {
+  const long planes = (long)B * pool->channels;
+  if (pool->kernel_h == 2 && pool->kernel_w == 2 && pool->stride_h == 2 && pool->stride_w == 2 &&
+      pool->pad_h == 0 && pool->pad_w == 0 && 2 * pool->out_h <= pool->in_h &&
+      2 * pool->out_w <= pool->in_w)
+    maxpool_2x2(pool, out, argmax, inp, planes);
+  else if (pool->kernel_w <= MAX_ROW_KERNEL)
+    maxpool_rows(pool, out, argmax, inp, planes);
+  else
+    maxpool_windows(pool, out, argmax, inp, planes);
 }
 
 void kn_maxpool2d_backward(const kn_pool2d *pool, float *dinp, const float *dout,
@@ -176,6 +235,11 @@ static int adaptive_end(int o, int in, int out) {
 void kn_adaptive_avgpool2d_forward(float *out, const float *inp, int B, int C, int H, int W, int OH,
                                    int OW) {
   const long planes = (long)B * C;
+  if (OH == 1 && OW == 1) { /* global average pooling (squeeze-and-excitation, classifiers) */
+    for (long p = 0; p < planes; p++)
+      out[p] = kn_vec_sum_all(inp + p * H * W, (size_t)H * W) / (float)(H * W);
+    return;
+  }
   for (long p = 0; p < planes; p++) {
     const float *in = inp + p * H * W;
     float *o = out + p * OH * OW;
@@ -195,6 +259,11 @@ void kn_adaptive_avgpool2d_forward(float *out, const float *inp, int B, int C, i
 void kn_adaptive_avgpool2d_backward(float *dinp, const float *dout, int B, int C, int H, int W,
                                     int OH, int OW) {
   const long planes = (long)B * C;
+  if (OH == 1 && OW == 1) {
+    for (long p = 0; p < planes; p++)
+      kn_vec_copy_add(dinp + p * H * W, dinp + p * H * W, dout[p] / (float)(H * W), (size_t)H * W);
+    return;
+  }
   for (long p = 0; p < planes; p++) {
     float *d = dinp + p * H * W;
     const float *g = dout + p * OH * OW;
