@@ -78,6 +78,7 @@ run 3 -m 4:64K -a mpi,ring,store -c -i 3 -x 1 -o "$tmp/exchange.h5" >"$tmp/table
 grep -q "^# mayfly-exchange .* peer gradient exchange" "$tmp/table.out" || fail "no header"
 grep -q "^# wrong values: 0  OK$" "$tmp/table.out" || fail "no OK verdict"
 grep -q "^# ring  *alpha = " "$tmp/table.out" || fail "no alpha-beta fit for ring"
+# The system python3 has h5py (python3-h5py); a python3 earlier on PATH may not.
 /usr/bin/python3 - "$tmp/exchange.h5" <<'EOF' || fail "HDF5 file check failed"
 import sys, h5py
 f = h5py.File(sys.argv[1], "r")
