@@ -53,8 +53,8 @@ static int write_topology_xml(hid_t group) {
     hid_t type = H5Tcopy(H5T_C_S1);
     H5Tset_size(type, (size_t)length > 0 ? (size_t)length : 1);
     hid_t space = H5Screate(H5S_SCALAR);
-    hid_t dataset = H5Dcreate2(group, "hwloc_topology", type, space, H5P_DEFAULT, H5P_DEFAULT,
-                               H5P_DEFAULT);
+    hid_t dataset =
+        H5Dcreate2(group, "hwloc_topology", type, space, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
     rc = dataset >= 0 && H5Dwrite(dataset, type, H5S_ALL, H5S_ALL, H5P_DEFAULT, xml) >= 0 ? 0 : -1;
     if (dataset >= 0) H5Dclose(dataset);
     H5Sclose(space);

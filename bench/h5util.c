@@ -5,7 +5,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-void mf_h5_quiet(void) { H5Eset_auto2(H5E_DEFAULT, NULL, NULL); }
+void mf_h5_quiet(void) {
+  H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
+}
 
 static int write_attr(hid_t object, const char *name, hid_t type, const void *value) {
   if (H5Aexists(object, name) > 0) H5Adelete(object, name);
@@ -105,8 +107,7 @@ hid_t mf_h5_growing_create(hid_t parent, const char *name, hid_t type, hsize_t c
   return dataset;
 }
 
-int mf_h5_growing_write(hid_t dataset, hsize_t at, hsize_t rows, hid_t memtype,
-                        const void *data) {
+int mf_h5_growing_write(hid_t dataset, hsize_t at, hsize_t rows, hid_t memtype, const void *data) {
   hid_t space = H5Dget_space(dataset);
   int rank = H5Sget_simple_extent_ndims(space);
   hsize_t dims[2] = {0, 0};
@@ -130,11 +131,9 @@ int mf_h5_growing_write(hid_t dataset, hsize_t at, hsize_t rows, hid_t memtype,
 int mf_h5_write_array(hid_t parent, const char *name, hid_t filetype, hid_t memtype, int rank,
                       const hsize_t *dims, const void *data) {
   hid_t space = H5Screate_simple(rank, dims, NULL);
-  hid_t dataset = H5Dcreate2(parent, name, filetype, space, H5P_DEFAULT, H5P_DEFAULT,
-                             H5P_DEFAULT);
-  int rc = dataset < 0 || H5Dwrite(dataset, memtype, H5S_ALL, H5S_ALL, H5P_DEFAULT, data) < 0
-               ? -1
-               : 0;
+  hid_t dataset = H5Dcreate2(parent, name, filetype, space, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+  int rc =
+      dataset < 0 || H5Dwrite(dataset, memtype, H5S_ALL, H5S_ALL, H5P_DEFAULT, data) < 0 ? -1 : 0;
   if (dataset >= 0) H5Dclose(dataset);
   H5Sclose(space);
   return rc;

@@ -27,8 +27,7 @@ hid_t mf_h5_group(hid_t file, const char *path);
 hid_t mf_h5_growing_create(hid_t parent, const char *name, hid_t type, hsize_t columns,
                            hsize_t chunk_rows);
 /* Appends `rows` rows (each `columns` elements of the dataset's type) at row `at`. */
-int mf_h5_growing_write(hid_t dataset, hsize_t at, hsize_t rows, hid_t memtype,
-                        const void *data);
+int mf_h5_growing_write(hid_t dataset, hsize_t at, hsize_t rows, hid_t memtype, const void *data);
 
 /* Writes a whole 1-D or 2-D dataset in one go. */
 int mf_h5_write_array(hid_t parent, const char *name, hid_t filetype, hid_t memtype, int rank,

@@ -55,8 +55,7 @@ static int open_result(result_file *r, const char *path) {
     return -1;
   }
   if (mf_h5_read_attr_int(r->file, "complete", &complete) != 0 || complete != 1) {
-    mf_error(program, "%s: the run is not complete (complete=0); compare finished runs only",
-             path);
+    mf_error(program, "%s: the run is not complete (complete=0); compare finished runs only", path);
     return -1;
   }
   hid_t config = H5Gopen2(r->file, "/config", H5P_DEFAULT);
@@ -78,8 +77,7 @@ typedef struct {
   int differences;
 } config_check;
 
-static herr_t compare_attribute(hid_t group, const char *name, const H5A_info_t *info,
-                                void *data) {
+static herr_t compare_attribute(hid_t group, const char *name, const H5A_info_t *info, void *data) {
   (void)info;
   config_check *check = data;
   for (int i = 0; ignored_options[i]; i++)
@@ -94,8 +92,10 @@ static herr_t compare_attribute(hid_t group, const char *name, const H5A_info_t 
                      snprintf(theirs, sizeof theirs, "%lld", (long long)b) > 0);
   if (!have_mine || !have_theirs || strcmp(mine, theirs) != 0) {
     if (check->differences == 0)
-      mf_error(program, "%s and %s: configurations differ in %s (%s vs %s); only the mode may "
-               "differ", check->this_path, check->other_path, name, have_mine ? mine : "absent",
+      mf_error(program,
+               "%s and %s: configurations differ in %s (%s vs %s); only the mode may "
+               "differ",
+               check->this_path, check->other_path, name, have_mine ? mine : "absent",
                have_theirs ? theirs : "absent");
     check->differences++;
   }
@@ -211,10 +211,11 @@ static void print_cost(const result_file *r) {
   mf_h5_read_attr_double(group, "usd_instances", &instances);
   mf_h5_read_attr_double(group, "usd_total", &total);
   H5Gclose(group);
-  printf("# cost %-8s (%s): %lld invocations, %.2f GB-s billed (%.2f measured); %s %.6f "
-         "serverless + %.6f instances = %.6f\n",
-         r->mode, prices, (long long)invocations, gb, measured, currency, serverless, instances,
-         total);
+  printf(
+      "# cost %-8s (%s): %lld invocations, %.2f GB-s billed (%.2f measured); %s %.6f "
+      "serverless + %.6f instances = %.6f\n",
+      r->mode, prices, (long long)invocations, gb, measured, currency, serverless, instances,
+      total);
 }
 
 /* Prints VALID when both final models are bit-identical. Returns 1 when identical. */
@@ -248,12 +249,14 @@ static int compare_models(const result_file *a, const result_file *b) {
 
 int main(int argc, char **argv) {
   if (argc == 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
-    printf("Usage: %s BASELINE.h5 SERVERLESS.h5\n"
-           "Compares two complete mayfly-train result files of the same configuration (only\n"
-           "--mode may differ): phase medians and p95 side by side, the gradient-computation\n"
-           "improvement 100 x (T_baseline - T_serverless) / T_baseline, and whether both runs\n"
-           "produced bit-identical models. Exit: 0 compared (VALID), 1 models differ, 2 bad\n"
-           "input.\n", program);
+    printf(
+        "Usage: %s BASELINE.h5 SERVERLESS.h5\n"
+        "Compares two complete mayfly-train result files of the same configuration (only\n"
+        "--mode may differ): phase medians and p95 side by side, the gradient-computation\n"
+        "improvement 100 x (T_baseline - T_serverless) / T_baseline, and whether both runs\n"
+        "produced bit-identical models. Exit: 0 compared (VALID), 1 models differ, 2 bad\n"
+        "input.\n",
+        program);
     return 0;
   }
   if (argc == 2 && strcmp(argv[1], "--version") == 0) {
@@ -276,8 +279,8 @@ int main(int argc, char **argv) {
 
   printf("# mayfly-compare: %s (baseline) vs %s (%s)\n", base.path, other.path, other.mode);
   printf("# per-round max over peers; median and p95 over non-warm-up rounds; ms\n");
-  printf("# %-10s %12s %12s %12s %12s %9s\n", "phase", "base_median", "base_p95",
-         "srvl_median", "srvl_p95", "ratio");
+  printf("# %-10s %12s %12s %12s %12s %9s\n", "phase", "base_median", "base_p95", "srvl_median",
+         "srvl_p95", "ratio");
   double base_compute = NAN, other_compute = NAN;
   for (int p = 0; p < MF_PHASE_COUNT; p++) {
     size_t nb = 0, no = 0;
@@ -296,16 +299,19 @@ int main(int argc, char **argv) {
          last_value(base.file, "/train/loss"), last_value(other.file, "/train/loss"), other.mode,
          100 * last_value(base.file, "/train/test_accuracy"),
          100 * last_value(other.file, "/train/test_accuracy"));
-  printf("gradient computation improvement (%s vs baseline): %.2f %% (baseline %.3f ms, %s %.3f "
-         "ms per round, medians)\n",
-         other.mode, 100 * (base_compute - other_compute) / base_compute, 1e3 * base_compute,
-         other.mode, 1e3 * other_compute);
+  printf(
+      "gradient computation improvement (%s vs baseline): %.2f %% (baseline %.3f ms, %s %.3f "
+      "ms per round, medians)\n",
+      other.mode, 100 * (base_compute - other_compute) / base_compute, 1e3 * base_compute,
+      other.mode, 1e3 * other_compute);
   print_cost(&base);
   print_cost(&other);
   double total_base = cost_total(&base), total_other = cost_total(&other);
   if (!isnan(total_base) && !isnan(total_other) && total_base > 0)
-    printf("cost ratio (%s vs baseline): %.3f (total run cost, same price table only if the "
-           "lines above agree)\n", other.mode, total_other / total_base);
+    printf(
+        "cost ratio (%s vs baseline): %.3f (total run cost, same price table only if the "
+        "lines above agree)\n",
+        other.mode, total_other / total_base);
   int identical = compare_models(&base, &other);
   H5Fclose(base.file);
   H5Fclose(other.file);

@@ -65,9 +65,10 @@ static int load_data(mf_train *t, char *err, size_t errlen) {
   /* A test split shaped unlike the training split is a broken dataset, not a cropping job. */
   const ds_set *a = &t->train_set, *b = &t->test_set;
   if (a->channels != b->channels || a->height != b->height || a->width != b->width) {
-    snprintf(err, errlen, "--dataset %s: test samples are %dx%dx%d, training samples %dx%dx%d "
-             "(channels x height x width)", t->config.dataset, b->channels, b->height, b->width,
-             a->channels, a->height, a->width);
+    snprintf(err, errlen,
+             "--dataset %s: test samples are %dx%dx%d, training samples %dx%dx%d "
+             "(channels x height x width)",
+             t->config.dataset, b->channels, b->height, b->width, a->channels, a->height, a->width);
     return -1;
   }
   if (t->train_set.classes > t->kind->classes) {
@@ -122,8 +123,8 @@ static int plan_rounds(mf_train *t, char *err, size_t errlen) {
 static int allocate_round_buffers(mf_train *t, char *err, size_t errlen) {
   const kn_model *m = t->model;
   const size_t batch = (size_t)t->config.batch, tasks = (size_t)t->tasks_per_round;
-  const size_t sample_bytes = (size_t)t->train_set.channels * t->train_set.height *
-                              t->train_set.width;
+  const size_t sample_bytes =
+      (size_t)t->train_set.channels * t->train_set.height * t->train_set.width;
   const size_t input_floats = batch * t->kind->channels * t->kind->height * t->kind->width;
   t->result_len = m->num_params + m->num_buffers + 1;
   t->result_sum = malloc(t->result_len * sizeof(float));
@@ -174,8 +175,7 @@ static int setup(run_state *s, char *err, size_t errlen) {
     }
     snprintf(t->worker_command, sizeof t->worker_command, "%s/mayfly-worker", dir);
     if (access(t->worker_command, X_OK) != 0) {
-      snprintf(err, errlen, "%.900s: worker program missing or not executable",
-               t->worker_command);
+      snprintf(err, errlen, "%.900s: worker program missing or not executable", t->worker_command);
       return -1;
     }
   }
@@ -189,8 +189,8 @@ static void plan_tasks(mf_train *t, int round) {
     int64_t minibatch = ((int64_t)round * t->tasks_per_round + k) % t->minibatches;
     ds_minibatch_indices(&t->partition, t->rank, batch, minibatch,
                          t->task_indices + (size_t)k * batch);
-    t->tasks[k] = (cm_task){.round = round, .task = k, .count = batch, .minibatch = minibatch,
-                            .version = round};
+    t->tasks[k] = (cm_task){
+        .round = round, .task = k, .count = batch, .minibatch = minibatch, .version = round};
   }
 }
 
@@ -198,7 +198,8 @@ static void plan_tasks(mf_train *t, int round) {
 static double evaluate(run_state *s) {
   mf_train *t = &s->t;
   const ds_set *set = &t->test_set;
-  const int64_t begin = set->count * t->rank / t->peers, end = set->count * (t->rank + 1) / t->peers;
+  const int64_t begin = set->count * t->rank / t->peers,
+                end = set->count * (t->rank + 1) / t->peers;
   const size_t sample_bytes = (size_t)set->channels * set->height * set->width;
   long long correct = 0;
   for (int64_t at = begin; at < end; at += t->config.batch) {
@@ -229,14 +230,16 @@ static void print_header(run_state *s) {
   mf_options_visit(&mf_train_program, &t->config, print_option, NULL);
   printf("\n");
   printf("# mpi: %s; peers: %d; rank 0 binding: %s\n", library, t->peers, binding);
-  printf("# data: %s, %lld train / %lld test samples, %lld per peer, %lld minibatches of %d per "
-         "peer\n",
-         t->config.dataset, (long long)t->train_set.count, (long long)t->test_set.count,
-         (long long)t->partition.shard_size, (long long)t->minibatches, t->config.batch);
-  printf("# model: %s (%zu parameters); mode: %s; tasks per round: %d; rounds: %d; exchange: "
-         "%s\n",
-         t->kind->name, t->model->num_params, t->mode->name, t->tasks_per_round, t->rounds,
-         s->exchange->name);
+  printf(
+      "# data: %s, %lld train / %lld test samples, %lld per peer, %lld minibatches of %d per "
+      "peer\n",
+      t->config.dataset, (long long)t->train_set.count, (long long)t->test_set.count,
+      (long long)t->partition.shard_size, (long long)t->minibatches, t->config.batch);
+  printf(
+      "# model: %s (%zu parameters); mode: %s; tasks per round: %d; rounds: %d; exchange: "
+      "%s\n",
+      t->kind->name, t->model->num_params, t->mode->name, t->tasks_per_round, t->rounds,
+      s->exchange->name);
   printf("# times in ms, max over peers; results: %s\n", t->config.output);
   printf("#%6s %9s", "round", "loss");
   for (int p = 0; p < MF_PHASE_COUNT; p++)
@@ -261,8 +264,8 @@ static int train_round(run_state *s, int round) {
 
   double exchange_start = MPI_Wtime();
   for (size_t i = 0; i < t->result_len; i++) t->result_sum[i] /= (float)t->tasks_per_round;
-  if (s->exchange->allreduce_mean(t->result_sum, t->result_len, MPI_COMM_WORLD, err,
-                                  sizeof err) != MPI_SUCCESS) {
+  if (s->exchange->allreduce_mean(t->result_sum, t->result_len, MPI_COMM_WORLD, err, sizeof err) !=
+      MPI_SUCCESS) {
     mf_error(t->program, "exchange (%s): %s", s->exchange->name, err);
     return -1;
   }
@@ -270,9 +273,9 @@ static int train_round(run_state *s, int round) {
   t->phase[MF_PHASE_EXCHANGE] = update_start - exchange_start;
   kn_sgd_step(&t->optimizer, t->model->params, t->result_sum);
   if (t->model->num_buffers)
-    kn_model_update_buffers(t->model, t->result_sum + t->model->num_params,
-                            t->model->kind->bn_momentum > 0.0f ? t->model->kind->bn_momentum
-                                                               : 0.1f);
+    kn_model_update_buffers(
+        t->model, t->result_sum + t->model->num_params,
+        t->model->kind->bn_momentum > 0.0f ? t->model->kind->bn_momentum : 0.1f);
   const double loss = t->result_sum[t->result_len - 1];
   double eval_start = MPI_Wtime();
   t->phase[MF_PHASE_UPDATE] = eval_start - update_start;
@@ -291,11 +294,18 @@ static int train_round(run_state *s, int round) {
   mf_task_row *mine = malloc(((size_t)t->records_used + 1) * sizeof *mine);
   for (int i = 0; i < t->records_used; i++) {
     const cm_task_record *r = &t->records[i];
-    mine[i] = (mf_task_row){.round = round, .peer = t->rank, .task = r->task, .worker = r->worker,
-                            .retries = r->attempt, .status = r->status,
-                            .start = r->start - t->start_time, .end = r->end - t->start_time,
-                            .startup = r->startup, .fetch = r->fetch,
-                            .forward_backward = r->forward_backward, .send = r->send,
+    mine[i] = (mf_task_row){.round = round,
+                            .peer = t->rank,
+                            .task = r->task,
+                            .worker = r->worker,
+                            .retries = r->attempt,
+                            .status = r->status,
+                            .start = r->start - t->start_time,
+                            .end = r->end - t->start_time,
+                            .startup = r->startup,
+                            .fetch = r->fetch,
+                            .forward_backward = r->forward_backward,
+                            .send = r->send,
                             .peak_rss_bytes = r->peak_rss_bytes};
   }
   int bytes = t->records_used * (int)sizeof *mine;
@@ -313,7 +323,8 @@ static int train_round(run_state *s, int round) {
   int rc = 0;
   if (t->rank == 0) {
     double by_phase[MF_PHASE_COUNT * 1024];
-    double *table = t->peers <= 1024 ? by_phase : malloc(sizeof(double) * MF_PHASE_COUNT * t->peers);
+    double *table =
+        t->peers <= 1024 ? by_phase : malloc(sizeof(double) * MF_PHASE_COUNT * t->peers);
     double *row_max = s->round_phases + (size_t)round * MF_PHASE_COUNT;
     for (int p = 0; p < MF_PHASE_COUNT; p++) {
       row_max[p] = 0;
@@ -339,8 +350,8 @@ static int train_round(run_state *s, int round) {
     if (isatty(STDERR_FILENO) || getenv("MAYFLY_PROGRESS")) {
       double elapsed = MPI_Wtime() - t->start_time;
       double left = elapsed / (round + 1) * (t->rounds - round - 1);
-      fprintf(stderr, "\r[mayfly-train] round %d/%d, %.0f s elapsed, ~%.0f s left   %s",
-              round + 1, t->rounds, elapsed, left, last ? "\n" : "");
+      fprintf(stderr, "\r[mayfly-train] round %d/%d, %.0f s elapsed, ~%.0f s left   %s", round + 1,
+              t->rounds, elapsed, left, last ? "\n" : "");
     }
     if (rc) mf_error(t->program, "%s: writing round %d failed", t->config.output, round);
   }
@@ -402,19 +413,20 @@ static int run(run_state *s, int argc, char **argv) {
   if (!all_ok_report_once(ok, t->program, err)) return 1;
 
   if (t->rank == 0) {
-    ok = mf_train_results_create(&s->results, t->config.output, t->config.force, err,
-                                 sizeof err) == 0;
+    ok = mf_train_results_create(&s->results, t->config.output, t->config.force, err, sizeof err) ==
+         0;
     if (!ok) mf_error(t->program, "%s", err);
   }
   if (!all_ok(ok)) return 1;
   if (t->rank == 0) {
-    ok = mf_train_results_header(s->results, &mf_train_program, &t->config, s->command_line, t) ==
-         0;
+    ok =
+        mf_train_results_header(s->results, &mf_train_program, &t->config, s->command_line, t) == 0;
     s->round_phases = calloc((size_t)t->rounds * MF_PHASE_COUNT, sizeof(double));
     ok = ok && s->round_phases;
   }
-  ok = mf_environment_record(t->rank == 0 ? mf_train_results_file(s->results) : -1,
-                             MPI_COMM_WORLD, err, sizeof err) == 0 && ok;
+  ok = mf_environment_record(t->rank == 0 ? mf_train_results_file(s->results) : -1, MPI_COMM_WORLD,
+                             err, sizeof err) == 0 &&
+       ok;
   if (!ok && t->rank == 0) mf_error(t->program, "%s: writing the header failed", t->config.output);
   if (!all_ok(ok)) {
     if (t->rank == 0) mf_train_results_close(s->results, 0, "setup failed");
@@ -443,8 +455,10 @@ static int run(run_state *s, int argc, char **argv) {
     }
     const char *note = complete ? NULL : stop_signal ? mf_signal_name(stop_signal) : "failed";
     if (stop_signal)
-      mf_error(t->program, "interrupted by %s after round %d of %d; %s keeps the finished rounds "
-               "(complete=0)", mf_signal_name(stop_signal), round, t->rounds, t->config.output);
+      mf_error(t->program,
+               "interrupted by %s after round %d of %d; %s keeps the finished rounds "
+               "(complete=0)",
+               mf_signal_name(stop_signal), round, t->rounds, t->config.output);
     if (mf_train_results_close(s->results, complete, note) != 0) {
       mf_error(t->program, "%s: closing the results file failed", t->config.output);
       complete = 0;

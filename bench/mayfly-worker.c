@@ -28,8 +28,8 @@ static const mf_option worker_options[] = {
     {"model", 0, MF_OPT_STRING, FIELD(model), "NAME", "mlp", "network", 0, 0, NULL, NULL, NULL},
     {"dataset", 0, MF_OPT_STRING, FIELD(dataset), "SPEC", "fashion-mnist",
      "where to read minibatches from", 0, 0, NULL, NULL, NULL},
-    {"batch", 0, MF_OPT_INT, FIELD(batch), "N", "64", "samples per minibatch", 1, 65536, NULL,
-     NULL, NULL},
+    {"batch", 0, MF_OPT_INT, FIELD(batch), "N", "64", "samples per minibatch", 1, 65536, NULL, NULL,
+     NULL},
     {"threads", 0, MF_OPT_INT, FIELD(threads), "T", "1", "threads of this worker", 1, 1024, NULL,
      NULL, NULL},
     {"idle-timeout", 0, MF_OPT_DOUBLE, FIELD(idle_timeout), "S", "600",
@@ -84,7 +84,8 @@ static int serve(const worker_config *config, cm_worker_link *link, double enter
   float *result = malloc(result_len * sizeof(float));
   uint8_t *pixels = malloc((size_t)batch * sample_bytes);
   uint8_t *labels = malloc((size_t)batch);
-  float *input = malloc((size_t)batch * kind->channels * kind->height * kind->width * sizeof(float));
+  float *input =
+      malloc((size_t)batch * kind->channels * kind->height * kind->width * sizeof(float));
   int32_t *targets = malloc((size_t)batch * sizeof(int32_t));
   int64_t *indices = malloc((size_t)batch * sizeof(int64_t));
   int code = 0;
@@ -137,8 +138,8 @@ static int serve(const worker_config *config, cm_worker_link *link, double enter
       snprintf(reply.message, sizeof reply.message, "injected failure");
     } else if (task.count != batch) {
       reply.status = CM_REPLY_FAILED;
-      snprintf(reply.message, sizeof reply.message, "task of %d samples, batch is %d",
-               task.count, batch);
+      snprintf(reply.message, sizeof reply.message, "task of %d samples, batch is %d", task.count,
+               batch);
     } else if (ds_fetch(&source, DS_TRAIN, indices, batch, pixels, labels, err, sizeof err) != 0) {
       reply.status = CM_REPLY_FAILED;
       snprintf(reply.message, sizeof reply.message, "%.120s", err);

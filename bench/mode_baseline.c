@@ -32,24 +32,32 @@ static int baseline_compute(mf_train *t, int round, char *err, size_t errlen) {
              sample_bytes);
       t->labels[i] = set->labels[indices[i]];
     }
-    ds_to_input(t->pixels, t->labels, batch, set->channels, set->height, set->width,
-                kind->channels, kind->height, kind->width, t->input, t->targets);
+    ds_to_input(t->pixels, t->labels, batch, set->channels, set->height, set->width, kind->channels,
+                kind->height, kind->width, t->input, t->targets);
     double fetched = MPI_Wtime();
     float loss = kn_model_loss_and_grad(t->model, t->input, t->targets, batch);
     mf_result_vector(t->model, loss, t->task_result);
     for (size_t i = 0; i < t->result_len; i++) t->result_sum[i] += t->task_result[i];
     double end = MPI_Wtime();
     if (t->records_used < t->records_cap)
-      t->records[t->records_used++] = (cm_task_record){
-          .round = round, .task = task, .worker = -1, .attempt = 0, .status = CM_REPLY_OK,
-          .start = task_start, .end = end, .fetch = fetched - task_start,
-          .forward_backward = end - fetched, .peak_rss_bytes = mf_peak_rss_bytes()};
+      t->records[t->records_used++] = (cm_task_record){.round = round,
+                                                       .task = task,
+                                                       .worker = -1,
+                                                       .attempt = 0,
+                                                       .status = CM_REPLY_OK,
+                                                       .start = task_start,
+                                                       .end = end,
+                                                       .fetch = fetched - task_start,
+                                                       .forward_backward = end - fetched,
+                                                       .peak_rss_bytes = mf_peak_rss_bytes()};
   }
   t->phase[MF_PHASE_COMPUTE] = MPI_Wtime() - start;
   return 0;
 }
 
-static void baseline_teardown(mf_train *t) { (void)t; }
+static void baseline_teardown(mf_train *t) {
+  (void)t;
+}
 
 const mf_mode mf_mode_baseline = {
     .name = "baseline",

@@ -19,9 +19,13 @@ void mf_error(const char *program, const char *format, ...) {
   va_end(args);
 }
 
-static void *field_of(void *config, const mf_option *o) { return (char *)config + o->offset; }
+static void *field_of(void *config, const mf_option *o) {
+  return (char *)config + o->offset;
+}
 
-static int has_range(const mf_option *o) { return o->min != 0 || o->max != 0; }
+static int has_range(const mf_option *o) {
+  return o->min != 0 || o->max != 0;
+}
 
 static int parse_int(const mf_option *o, const char *text, int *out, char *err, size_t n) {
   errno = 0;
@@ -131,8 +135,7 @@ void mf_options_visit(const mf_program *program, const void *config,
 }
 
 void mf_options_print_help(const mf_program *program, FILE *out) {
-  fprintf(out, "Usage: %s %s\n%s\n\nOptions:\n", program->name, program->usage,
-          program->summary);
+  fprintf(out, "Usage: %s %s\n%s\n\nOptions:\n", program->name, program->usage, program->summary);
   for (int i = 0; i < program->count; i++) {
     const mf_option *o = &program->options[i];
     char left[96];

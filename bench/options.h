@@ -23,12 +23,12 @@ typedef struct mf_option {
   const char *name; /* long name without the dashes */
   char short_name;  /* 0 for none */
   mf_option_type type;
-  size_t offset;           /* of the field in the config struct */
-  const char *metavar;     /* "N", "FILE", ... (NULL for flags) */
+  size_t offset;            /* of the field in the config struct */
+  const char *metavar;      /* "N", "FILE", ... (NULL for flags) */
   const char *default_text; /* parsed before argv; NULL: field stays as the caller set it */
   const char *help;
-  double min, max;              /* MF_OPT_INT / MF_OPT_DOUBLE; both 0: no limit */
-  const char *const *choices;   /* MF_OPT_CHOICE: NULL-terminated */
+  double min, max;            /* MF_OPT_INT / MF_OPT_DOUBLE; both 0: no limit */
+  const char *const *choices; /* MF_OPT_CHOICE: NULL-terminated */
   /* MF_OPT_CUSTOM: 0 or -1 with a message ("'x' is not ...") in err. */
   int (*parse)(const char *text, void *field, char *err, size_t errlen);
   /* MF_OPT_CUSTOM: prints the field's value (for headers and /config). */
@@ -36,9 +36,9 @@ typedef struct mf_option {
 } mf_option;
 
 typedef struct {
-  const char *name;     /* "mayfly-train" */
-  const char *summary;  /* one line */
-  const char *usage;    /* "[OPTIONS]" */
+  const char *name;    /* "mayfly-train" */
+  const char *summary; /* one line */
+  const char *usage;   /* "[OPTIONS]" */
   const mf_option *options;
   int count;
   const char *epilogue; /* free text after the option list (examples), may be NULL */
@@ -60,8 +60,7 @@ void mf_options_visit(const mf_program *program, const void *config,
                       void *context);
 
 /* Prints "PROGRAM: error: " + the message, one line, to stderr. */
-void mf_error(const char *program, const char *format, ...)
-    __attribute__((format(printf, 2, 3)));
+void mf_error(const char *program, const char *format, ...) __attribute__((format(printf, 2, 3)));
 
 /* Suite version and the git revision the binary was built from. */
 extern const char mf_suite_version[];

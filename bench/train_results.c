@@ -32,8 +32,7 @@ int mf_train_results_create(mf_train_results **out, const char *path, int force,
   if (access(path, F_OK) == 0 && !force) {
     int complete = mf_h5_result_complete(path);
     if (complete == 1) {
-      snprintf(err, errlen, "%s: a complete result file exists; use --force to overwrite it",
-               path);
+      snprintf(err, errlen, "%s: a complete result file exists; use --force to overwrite it", path);
       return -1;
     }
   }
@@ -44,8 +43,10 @@ int mf_train_results_create(mf_train_results **out, const char *path, int force,
   }
   r->file = H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
   if (r->file < 0) {
-    snprintf(err, errlen, "%s: cannot create the results file (directory missing or not "
-             "writable?)", path);
+    snprintf(err, errlen,
+             "%s: cannot create the results file (directory missing or not "
+             "writable?)",
+             path);
     free(r);
     return -1;
   }
@@ -55,7 +56,9 @@ int mf_train_results_create(mf_train_results **out, const char *path, int force,
   return 0;
 }
 
-hid_t mf_train_results_file(const mf_train_results *r) { return r->file; }
+hid_t mf_train_results_file(const mf_train_results *r) {
+  return r->file;
+}
 
 static void write_config_attr(const char *name, const char *value, void *context) {
   mf_h5_attr_string(*(hid_t *)context, name, value);

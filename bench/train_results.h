@@ -16,8 +16,8 @@
 /* One row of /timing/tasks. */
 typedef struct {
   int32_t round, peer, task, worker;
-  int32_t retries; /* attempt number of this execution (0: first try) */
-  int32_t status;  /* 0 ok, 1 failed, -1 timed out */
+  int32_t retries;   /* attempt number of this execution (0: first try) */
+  int32_t status;    /* 0 ok, 1 failed, -1 timed out */
   double start, end; /* seconds since the run's start, on the peer's clock */
   double startup, fetch, forward_backward, send;
   int64_t peak_rss_bytes;

@@ -44,8 +44,8 @@ double mf_quantile(const double *values, size_t n, double q) {
   double position = q * (double)(n - 1);
   size_t below = (size_t)position;
   double fraction = position - (double)below;
-  double result = below + 1 < n ? sorted[below] * (1 - fraction) + sorted[below + 1] * fraction
-                                : sorted[below];
+  double result =
+      below + 1 < n ? sorted[below] * (1 - fraction) + sorted[below + 1] * fraction : sorted[below];
   free(sorted);
   return result;
 }

@@ -26,14 +26,15 @@ void cm_watchdog_arm(double seconds, const char *what) {
                    "mayfly: error: %s did not complete within %.0f s; aborting "
                    "(a stalled MPI call, see README: Failure model)\n",
                    what, seconds);
-  watchdog_message_length = n < 0 ? 0 : (size_t)n < sizeof watchdog_message
-                                            ? (size_t)n
-                                            : sizeof watchdog_message - 1;
+  watchdog_message_length = n < 0                                 ? 0
+                            : (size_t)n < sizeof watchdog_message ? (size_t)n
+                                                                  : sizeof watchdog_message - 1;
   struct sigaction action;
   memset(&action, 0, sizeof action);
   action.sa_handler = watchdog_fire;
   sigaction(SIGALRM, &action, NULL);
-  struct itimerval timer = {{0, 0}, {(time_t)seconds, (suseconds_t)((seconds - (time_t)seconds) * 1e6)}};
+  struct itimerval timer = {{0, 0},
+                            {(time_t)seconds, (suseconds_t)((seconds - (time_t)seconds) * 1e6)}};
   if (timer.it_value.tv_sec == 0 && timer.it_value.tv_usec == 0) timer.it_value.tv_usec = 1;
   setitimer(ITIMER_REAL, &timer, NULL);
 }

@@ -12,7 +12,8 @@ int cm_worker_attach(cm_worker_link *link, char *err, size_t errlen) {
   memset(link, 0, sizeof *link);
   MPI_Comm_get_parent(&link->parent);
   if (link->parent == MPI_COMM_NULL) {
-    snprintf(err, errlen, "not started by a mayfly peer (no parent communicator); workers are "
+    snprintf(err, errlen,
+             "not started by a mayfly peer (no parent communicator); workers are "
              "spawned by mayfly-train, not run by hand");
     return -1;
   }
@@ -24,8 +25,7 @@ int cm_worker_attach(cm_worker_link *link, char *err, size_t errlen) {
 }
 
 cm_event cm_worker_wait(cm_worker_link *link, float *weights, size_t count, cm_task *task,
-                        int64_t *indices, int cap, double idle_timeout, char *err,
-                        size_t errlen) {
+                        int64_t *indices, int cap, double idle_timeout, char *err, size_t errlen) {
   double deadline = MPI_Wtime() + idle_timeout;
   long backoff = 1000;
   for (;;) {
@@ -67,8 +67,7 @@ cm_event cm_worker_wait(cm_worker_link *link, float *weights, size_t count, cm_t
       case CM_TAG_TASK: {
         size_t most = sizeof(cm_task) + (size_t)cap * sizeof(int64_t);
         if (bytes < (int)sizeof(cm_task) || (size_t)bytes > most) {
-          snprintf(err, errlen, "task message of %d bytes does not fit (at most %zu)", bytes,
-                   most);
+          snprintf(err, errlen, "task message of %d bytes does not fit (at most %zu)", bytes, most);
           return CM_EVENT_ERROR;
         }
         if (link->staging_len < most) { /* header and indices come as one message */
@@ -99,8 +98,7 @@ cm_event cm_worker_wait(cm_worker_link *link, float *weights, size_t count, cm_t
 
 int cm_worker_reply(cm_worker_link *link, const cm_reply *reply, const float *result,
                     size_t count) {
-  if (MPI_Send(reply, (int)sizeof *reply, MPI_BYTE, 0, CM_TAG_REPLY, link->parent) !=
-      MPI_SUCCESS)
+  if (MPI_Send(reply, (int)sizeof *reply, MPI_BYTE, 0, CM_TAG_REPLY, link->parent) != MPI_SUCCESS)
     return -1;
   if (reply->status != CM_REPLY_OK) return 0;
   return MPI_Send(result, (int)count, MPI_FLOAT, 0, CM_TAG_RESULT, link->parent) == MPI_SUCCESS

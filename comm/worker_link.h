@@ -27,12 +27,10 @@ int cm_worker_attach(cm_worker_link *link, char *err, size_t errlen);
 /* Waits for the next task. WEIGHTS messages received meanwhile are stored into
  * weights[0..count) (the count must match). Indices go to indices[0..cap). */
 cm_event cm_worker_wait(cm_worker_link *link, float *weights, size_t count, cm_task *task,
-                        int64_t *indices, int cap, double idle_timeout, char *err,
-                        size_t errlen);
+                        int64_t *indices, int cap, double idle_timeout, char *err, size_t errlen);
 
 /* Sends the reply header and, when reply->status == CM_REPLY_OK, the result vector. */
-int cm_worker_reply(cm_worker_link *link, const cm_reply *reply, const float *result,
-                    size_t count);
+int cm_worker_reply(cm_worker_link *link, const cm_reply *reply, const float *result, size_t count);
 
 /* Disconnects from the peer (after STOP) and frees the link's buffers. */
 void cm_worker_detach(cm_worker_link *link);

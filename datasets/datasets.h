@@ -23,9 +23,9 @@ typedef enum { DS_KIND_IDX, DS_KIND_CIFAR10, DS_KIND_SYNTHETIC } ds_kind;
 /* Where samples come from: parsed from a --dataset spec. Cheap to copy; no file is opened. */
 typedef struct {
   ds_kind kind;
-  char name[64];           /* "fashion-mnist", "idx", "cifar10", "synthetic" */
-  char dir[DS_PATH_MAX];   /* idx / cifar10: the directory holding the files */
-  uint64_t synthetic_seed; /* synthetic: generator seed */
+  char name[64];                           /* "fashion-mnist", "idx", "cifar10", "synthetic" */
+  char dir[DS_PATH_MAX];                   /* idx / cifar10: the directory holding the files */
+  uint64_t synthetic_seed;                 /* synthetic: generator seed */
   int64_t synthetic_train, synthetic_test; /* synthetic: sample counts */
 } ds_source;
 
@@ -54,8 +54,8 @@ int ds_probe(const ds_source *src, ds_split split, ds_set *geometry, char *err, 
 /* Reads the samples with the given indices (any order, repeats allowed) straight from the
  * source's files into pixels [n, C*H*W] and labels [n]. For gzip files this decompresses up to
  * the largest index; plain files are read with pread per record. 0 or -1 + err. */
-int ds_fetch(const ds_source *src, ds_split split, const int64_t *indices, int n,
-             uint8_t *pixels, uint8_t *labels, char *err, size_t errlen);
+int ds_fetch(const ds_source *src, ds_split split, const int64_t *indices, int n, uint8_t *pixels,
+             uint8_t *labels, char *err, size_t errlen);
 
 /* If the source's files are gzip-compressed, writes plain copies into dir (created if needed)
  * and points *staged at them, so that workers can fetch records without decompressing:
@@ -65,16 +65,16 @@ int ds_stage(const ds_source *src, const char *dir, ds_source *staged, char *err
 /* Converts n samples of geometry (c,h,w) to float model input of geometry (C,H,W):
  * value = pixel / 255; channels replicated when c == 1 and C == 3; zero-padded (centred) when
  * H,W are larger, centre-cropped when smaller. labels are widened to int32. */
-void ds_to_input(const uint8_t *pixels, const uint8_t *labels, int n, int c, int h, int w,
-                 int C, int H, int W, float *x, int32_t *y);
+void ds_to_input(const uint8_t *pixels, const uint8_t *labels, int n, int c, int h, int w, int C,
+                 int H, int W, float *x, int32_t *y);
 
 /* The IID partition: one seeded permutation of the training set, cut into `peers` equal
  * contiguous shards (the remainder is dropped), as in the study's code. */
 typedef struct {
-  int64_t total;       /* samples in the training split */
+  int64_t total; /* samples in the training split */
   int peers;
-  int64_t shard_size;  /* samples per peer */
-  int64_t *order;      /* [total] permutation */
+  int64_t shard_size; /* samples per peer */
+  int64_t *order;     /* [total] permutation */
 } ds_partition;
 
 int ds_partition_make(int64_t total, int peers, uint64_t seed, ds_partition *out, char *err,

@@ -18,19 +18,19 @@
 
 /* One named tensor inside the parameter or buffer block (PyTorch state_dict naming). */
 typedef struct {
-  char name[96];  /* e.g. "features.0.weight", "classifier.1.bias", "features.1.running_mean" */
+  char name[96]; /* e.g. "features.0.weight", "classifier.1.bias", "features.1.running_mean" */
   int rank;
   int64_t shape[KN_MAX_RANK];
-  size_t offset;  /* in floats, from the start of the block */
-  size_t count;   /* number of floats */
+  size_t offset; /* in floats, from the start of the block */
+  size_t count;  /* number of floats */
 } kn_tensor_info;
 
 typedef struct kn_model kn_model;
 
 /* A model kind: its table entry. */
 typedef struct {
-  const char *name;    /* "mlp", "cnn", "squeezenet1_1", ... */
-  const char *summary; /* one line for --help */
+  const char *name;            /* "mlp", "cnn", "squeezenet1_1", ... */
+  const char *summary;         /* one line for --help */
   int channels, height, width; /* input geometry the model expects (C, H, W) */
   int classes;
   /* PyTorch BatchNorm momentum for kn_model_update_buffers (torchvision's MobileNetV3: 0.01);
@@ -53,10 +53,10 @@ typedef struct {
 struct kn_model {
   const kn_model_kind *kind;
   int max_batch;
-  size_t num_params;   /* floats in params and grads */
+  size_t num_params; /* floats in params and grads */
   float *params;
   float *grads;
-  size_t num_buffers;  /* floats in buffers and batch_stats (0 for models without BN) */
+  size_t num_buffers; /* floats in buffers and batch_stats (0 for models without BN) */
   float *buffers;
   float *batch_stats;
   int num_param_tensors;
