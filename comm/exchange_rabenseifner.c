@@ -20,21 +20,12 @@ enum { HALVING_SEGMENT = 1 << 17, HALVING_DEPTH = 4 };
 
 static int rabenseifner_allreduce_mean(float *data, size_t count, MPI_Comm comm, char *err,
                                        size_t errlen) {
-  int peers, rank;
-  MPI_Comm_size(comm, &peers);
-  MPI_Comm_rank(comm, &rank);
-  if (count == 0 || peers == 1) return MPI_SUCCESS;
-  MPI_Comm private_comm;
-  int rc = cm_step_private_comm(comm, &private_comm, err, errlen);
-  if (rc != MPI_SUCCESS) return rc;
-  cm_step_scratch scratch;
-  if (cm_step_scratch_init(&scratch, HALVING_SEGMENT, HALVING_DEPTH, count)) {
-    snprintf(err, errlen, "rabenseifner: out of memory for the receive segments");
-    return MPI_ERR_NO_MEM;
-  }
-  const cm_fold fold = cm_fold_plan(rank, peers);
-  rc = cm_fold_in(data, count, rank, &fold, &scratch, private_comm, err, errlen);
-  if (fold.rank >= 0) {
+  cm_folded_group g;
+  int rc = cm_folded_begin(&g, "rabenseifner", data, count, HALVING_SEGMENT, HALVING_DEPTH, comm,
+                           err, errlen);
+  if (g.idle) return rc;
+  const cm_fold fold = g.fold;
+  if (rc == MPI_SUCCESS && fold.rank >= 0) {
     const size_t blocks = (size_t)fold.size;
 #define RANGE_OFFSET(first) cm_block_offset(count, blocks, (first))
 #define RANGE_COUNT(first, n) (RANGE_OFFSET((first) + (n)) - RANGE_OFFSET(first))
@@ -53,10 +44,11 @@ static int rabenseifner_allreduce_mean(float *data, size_t count, MPI_Comm comm,
       }
       rc = cm_step_exchange(data, RANGE_OFFSET(give_first), RANGE_COUNT(give_first, half), partner,
                             RANGE_OFFSET(keep_first), RANGE_COUNT(keep_first, half), partner, order,
-                            scratch.segment, &scratch, private_comm, err, errlen);
+                            g.scratch.segment, &g.scratch, g.comm, err, errlen);
       first = keep_first, n = half;
     }
-    if (rc == MPI_SUCCESS) cm_step_divide(data + RANGE_OFFSET(first), RANGE_COUNT(first, 1), peers);
+    if (rc == MPI_SUCCESS)
+      cm_step_divide(data + RANGE_OFFSET(first), RANGE_COUNT(first, 1), g.peers);
     /* Doubling: at distance d this peer holds the d finished blocks of its aligned range and
      * swaps them for the partner's d blocks. */
     for (int distance = 1; distance < fold.size && rc == MPI_SUCCESS; distance *= 2) {
@@ -64,18 +56,14 @@ static int rabenseifner_allreduce_mean(float *data, size_t count, MPI_Comm comm,
       int partner = cm_fold_peer(&fold, partner_group_rank);
       size_t mine = (size_t)(fold.rank & ~(distance - 1));
       size_t theirs = (size_t)(partner_group_rank & ~(distance - 1));
-      rc =
-          cm_step_exchange(data, RANGE_OFFSET(mine), RANGE_COUNT(mine, (size_t)distance), partner,
-                           RANGE_OFFSET(theirs), RANGE_COUNT(theirs, (size_t)distance), partner,
-                           CM_STEP_COPY, CM_STEP_COPY_MESSAGE, &scratch, private_comm, err, errlen);
+      rc = cm_step_exchange(data, RANGE_OFFSET(mine), RANGE_COUNT(mine, (size_t)distance), partner,
+                            RANGE_OFFSET(theirs), RANGE_COUNT(theirs, (size_t)distance), partner,
+                            CM_STEP_COPY, CM_STEP_COPY_MESSAGE, &g.scratch, g.comm, err, errlen);
     }
 #undef RANGE_OFFSET
 #undef RANGE_COUNT
   }
-  if (rc == MPI_SUCCESS)
-    rc = cm_fold_out(data, count, rank, &fold, &scratch, private_comm, err, errlen);
-  cm_step_scratch_free(&scratch);
-  return rc;
+  return cm_folded_end(&g, rc, data, count, err, errlen);
 }
 
 const cm_exchange_algorithm cm_exchange_rabenseifner = {

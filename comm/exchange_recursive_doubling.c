@@ -19,35 +19,23 @@ enum { DOUBLING_SEGMENT = 1 << 17, DOUBLING_DEPTH = 4 };
 
 static int recursive_doubling_allreduce_mean(float *data, size_t count, MPI_Comm comm, char *err,
                                              size_t errlen) {
-  int peers, rank;
-  MPI_Comm_size(comm, &peers);
-  MPI_Comm_rank(comm, &rank);
-  if (count == 0 || peers == 1) return MPI_SUCCESS;
-  MPI_Comm private_comm;
-  int rc = cm_step_private_comm(comm, &private_comm, err, errlen);
-  if (rc != MPI_SUCCESS) return rc;
-  cm_step_scratch scratch;
-  if (cm_step_scratch_init(&scratch, DOUBLING_SEGMENT, DOUBLING_DEPTH, count)) {
-    snprintf(err, errlen, "recursive-doubling: out of memory for the receive segments");
-    return MPI_ERR_NO_MEM;
-  }
-  const cm_fold fold = cm_fold_plan(rank, peers);
-  rc = cm_fold_in(data, count, rank, &fold, &scratch, private_comm, err, errlen);
-  if (fold.rank >= 0) {
+  cm_folded_group g;
+  int rc = cm_folded_begin(&g, "recursive-doubling", data, count, DOUBLING_SEGMENT, DOUBLING_DEPTH,
+                           comm, err, errlen);
+  if (g.idle) return rc;
+  const cm_fold fold = g.fold;
+  if (rc == MPI_SUCCESS && fold.rank >= 0) {
     for (int distance = 1; distance < fold.size && rc == MPI_SUCCESS; distance *= 2) {
       int partner_group_rank = fold.rank ^ distance;
       int partner = cm_fold_peer(&fold, partner_group_rank);
       cm_step_combine order =
           partner_group_rank < fold.rank ? CM_STEP_ADD_INCOMING_FIRST : CM_STEP_ADD_LOCAL_FIRST;
-      rc = cm_step_exchange(data, 0, count, partner, 0, count, partner, order, scratch.segment,
-                            &scratch, private_comm, err, errlen);
+      rc = cm_step_exchange(data, 0, count, partner, 0, count, partner, order, g.scratch.segment,
+                            &g.scratch, g.comm, err, errlen);
     }
-    if (rc == MPI_SUCCESS) cm_step_divide(data, count, peers);
+    if (rc == MPI_SUCCESS) cm_step_divide(data, count, g.peers);
   }
-  if (rc == MPI_SUCCESS)
-    rc = cm_fold_out(data, count, rank, &fold, &scratch, private_comm, err, errlen);
-  cm_step_scratch_free(&scratch);
-  return rc;
+  return cm_folded_end(&g, rc, data, count, err, errlen);
 }
 
 const cm_exchange_algorithm cm_exchange_recursive_doubling = {

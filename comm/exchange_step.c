@@ -228,3 +228,28 @@ int cm_step_private_comm(MPI_Comm comm, MPI_Comm *out, char *err, size_t errlen)
   *out = *dup;
   return MPI_SUCCESS;
 }
+
+int cm_folded_begin(cm_folded_group *g, const char *name, float *data, size_t count, size_t segment,
+                    int depth, MPI_Comm comm, char *err, size_t errlen) {
+  MPI_Comm_size(comm, &g->peers);
+  MPI_Comm_rank(comm, &g->rank);
+  g->idle = count == 0 || g->peers == 1;
+  g->scratch.buffers = NULL;
+  if (g->idle) return MPI_SUCCESS;
+  int rc = cm_step_private_comm(comm, &g->comm, err, errlen);
+  if (rc != MPI_SUCCESS) return rc;
+  if (cm_step_scratch_init(&g->scratch, segment, depth, count)) {
+    snprintf(err, errlen, "%s: out of memory for the receive segments", name);
+    return MPI_ERR_NO_MEM;
+  }
+  g->fold = cm_fold_plan(g->rank, g->peers);
+  return cm_fold_in(data, count, g->rank, &g->fold, &g->scratch, g->comm, err, errlen);
+}
+
+int cm_folded_end(cm_folded_group *g, int rc, float *data, size_t count, char *err, size_t errlen) {
+  if (g->idle) return rc;
+  if (rc == MPI_SUCCESS)
+    rc = cm_fold_out(data, count, g->rank, &g->fold, &g->scratch, g->comm, err, errlen);
+  cm_step_scratch_free(&g->scratch);
+  return rc;
+}

@@ -83,6 +83,25 @@ int cm_fold_out(float *data, size_t count, int rank, const cm_fold *fold,
  * algorithms' point-to-point messages can never match the application's own messages. */
 int cm_step_private_comm(MPI_Comm comm, MPI_Comm *out, char *err, size_t errlen);
 
+/* The frame of a power-of-two algorithm (recursive doubling, Rabenseifner): the private
+ * communicator, receive scratch of `segment` floats x `depth`, the fold plan, and the folded-away
+ * ranks' vectors handed in. After cm_folded_begin returns MPI_SUCCESS, members of the group
+ * (fold.rank >= 0) run the algorithm's steps on `comm`; cm_folded_end then hands the result to the
+ * folded-away ranks (when rc is still MPI_SUCCESS) and frees the scratch; it returns the final rc.
+ * `idle` is set when there is nothing to do (no floats, or one peer): skip both calls' work and
+ * return MPI_SUCCESS. `name` prefixes the out-of-memory message. */
+typedef struct {
+  MPI_Comm comm;
+  cm_step_scratch scratch;
+  cm_fold fold;
+  int rank, peers;
+  int idle;
+} cm_folded_group;
+
+int cm_folded_begin(cm_folded_group *g, const char *name, float *data, size_t count, size_t segment,
+                    int depth, MPI_Comm comm, char *err, size_t errlen);
+int cm_folded_end(cm_folded_group *g, int rc, float *data, size_t count, char *err, size_t errlen);
+
 /* data[i] /= (float)peers: the mean every algorithm ends with. */
 void cm_step_divide(float *data, size_t count, int peers);
 
