@@ -180,7 +180,7 @@ class Study:
             if len(values) == 1 and values != {""}:
                 constant.append("%s=%s" % (key, values.pop()))
         self.caption = ("%s: %d runs; machine: %s; git %s; %s"
-                        % (os.path.abspath(directory), len(runs), ", ".join(hosts)[:80],
+                        % (os.path.normpath(directory), len(runs), ", ".join(hosts)[:80],
                            ", ".join(revisions)[:40], " ".join(constant)))
 
     def label(self, variant):
