@@ -118,6 +118,11 @@ clean:
 figures: ; /usr/bin/python3 results/figures.py $(or $(RESULTS),results)
 .PHONY: figures
 
+# A calibrated projection to the study's scale from the runs under RESULTS (results/projection.py;
+# PROJECTION_ARGS passes --spawn/--exchange/--kernels calibration files). Writes RESULTS/projection.
+projection: ; /usr/bin/python3 results/projection.py $(or $(RESULTS),results) --out $(or $(RESULTS),results)/projection $(PROJECTION_ARGS)
+.PHONY: projection
+
 # ---- Fuzzing (tests/fuzz/): libFuzzer targets for the dataset readers and the option parser,
 # built with clang plus ASan and UBSan into build-fuzz/ and bin-fuzz/. `make fuzz` builds them
 # and fuzzes each for FUZZ_SECONDS (tests/fuzz/run.sh; crashers land in build-fuzz/artifacts/).
