@@ -78,11 +78,20 @@ class Run:
         self.eval_round = f["/train/eval_round"][:] if "/train/eval_round" in f else []
         self.cost = ({k: (text(v) if isinstance(v, (bytes, str)) else float(v))
                       for k, v in f["/cost"].attrs.items()} if "/cost" in f else None)
+        # Workers per peer actually used: /pool/target (per round and peer) when the run has it
+        # (`--workers auto` or a schedule A,B,C), else the configured count.
+        self.pool_target = f["/pool/target"][:] if "/pool/target" in f else None
         self.mode = self.config.get("mode", "?")
         self.setting = tuple(self.config.get(k, "") for k in SETTING_KEYS)
         self.variant = tuple(self.config.get(k, "") for k in VARIANT_KEYS)
         if self.mode == "baseline":  # workers and worker threads do not apply
             self.variant = ("baseline", "", "")
+
+    def workers(self):
+        """Workers per peer: the median /pool/target over rounds and peers, else /config."""
+        if self.pool_target is not None and self.pool_target.size:
+            return max(1, int(round(float(np.median(self.pool_target)))))
+        return max(1, as_int(self.config.get("workers", "1"), 1))
 
     def measured(self, phase, reduce=np.max):
         """Per-round values of a phase (reduced over peers), warm-up rounds left out."""

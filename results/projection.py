@@ -335,7 +335,7 @@ class Calibration:
                 d, s = run.phases["dispatch"], run.phases["spawn"]
                 warm_rounds = d[(s.max(axis=1) == 0)]
                 if len(warm_rounds):
-                    xs.append(weights_bytes(run) * int(run.config["workers"]))
+                    xs.append(weights_bytes(run) * run.workers())
                     ys.append(float(np.median(warm_rounds.max(axis=1))))
         if xs:
             where.append("warm rounds' /timing/dispatch (%d runs)" % len(xs))
@@ -392,7 +392,7 @@ class Calibration:
         self.spawn_runs = []  # (children in flight, median spawn, configuration key)
         for run in runs:
             if run.mode == "cold" and "spawn" in run.phases:
-                n = int(run.config["peers"]) * int(run.config["workers"])
+                n = int(run.config["peers"]) * run.workers()
                 self.spawn_runs.append((n, run.median("spawn"), (run.setting, run.variant)))
         if self.spawn_runs:
             a, b = self.spawn_fit()
@@ -432,7 +432,7 @@ class Calibration:
         self.startup_runs = []  # (model, seconds, configuration key)
         for run in runs:
             if run.mode == "cold" and "dispatch" in run.phases:
-                w = int(run.config["workers"])
+                w = run.workers()
                 extra = run.median("dispatch") - self.xfer(w * weights_bytes(run))
                 self.startup_runs.append((run.config["model"], max(0.0, extra),
                                           (run.setting, run.variant)))
@@ -560,7 +560,7 @@ def validate(cal, runs):
     for run in sorted(runs, key=lambda r: os.path.basename(r.path)):
         c = run.config
         peers, tasks = int(c["peers"]), int(c["tasks_per_round"])
-        workers = figures.as_int(c.get("workers", "1"), 1)
+        workers = run.workers()
         predicted, parts = predict(cal, c["model"], int(c["batch"]), peers, tasks, workers,
                                    run.mode, int(c["model_parameters"]),
                                    exclude=(run.setting, run.variant))
