@@ -9,6 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "bench/binding.h"
 #include "bench/h5util.h"
 #include "bench/options.h"
 
@@ -65,6 +66,51 @@ static int write_topology_xml(hid_t group) {
   return rc;
 }
 
+/* Gathers `count` MF_BIND_TEXT strings per rank to rank 0 and writes them as a string dataset
+ * of /environment shaped [peers] (count 0: one string each) or [peers, count]. */
+static int gather_strings(hid_t file, MPI_Comm comm, const char *name, const char *mine,
+                          int count) {
+  const int columns = count > 0;
+  if (count == 0) count = 1;
+  int rank, peers;
+  MPI_Comm_rank(comm, &rank);
+  MPI_Comm_size(comm, &peers);
+  const size_t per_rank = (size_t)count * MF_BIND_TEXT;
+  char *all = rank == 0 ? calloc((size_t)peers, per_rank) : NULL;
+  MPI_Gather(mine, (int)per_rank, MPI_CHAR, all, (int)per_rank, MPI_CHAR, 0, comm);
+  if (rank != 0) return 0;
+  if (!all) return -1;
+  hid_t group = mf_h5_group(file, "/environment");
+  hsize_t dims[2] = {(hsize_t)peers, (hsize_t)count};
+  hid_t string_type = H5Tcopy(H5T_C_S1);
+  H5Tset_size(string_type, MF_BIND_TEXT);
+  int rc = mf_h5_write_array(group, name, string_type, string_type, columns ? 2 : 1, dims, all);
+  H5Tclose(string_type);
+  H5Gclose(group);
+  free(all);
+  return rc;
+}
+
+static int record_peer_bindings(hid_t file, MPI_Comm comm) {
+  char text[MF_BIND_TEXT] = "";
+  int rc = 0;
+  mf_binding_peer_planned(text, sizeof text);
+  rc |= gather_strings(file, comm, "peer_binding_plan", text, 0);
+  mf_binding_peer_actual(text, sizeof text);
+  rc |= gather_strings(file, comm, "peer_bindings", text, 0);
+  mf_binding_workers_planned(text, sizeof text);
+  rc |= gather_strings(file, comm, "worker_binding_plan", text, 0);
+  int rank;
+  MPI_Comm_rank(comm, &rank);
+  if (rank == 0) {
+    hid_t group = mf_h5_group(file, "/environment");
+    mf_binding_placement(text, sizeof text);
+    rc |= mf_h5_attr_string(group, "worker_placement", text);
+    H5Gclose(group);
+  }
+  return rc;
+}
+
 int mf_environment_record(hid_t file, MPI_Comm comm, char *err, size_t errlen) {
   int rank, peers;
   MPI_Comm_rank(comm, &rank);
@@ -73,9 +119,11 @@ int mf_environment_record(hid_t file, MPI_Comm comm, char *err, size_t errlen) {
   mf_binding(mine, sizeof mine);
   char *all = rank == 0 ? calloc((size_t)peers, LINE) : NULL;
   MPI_Gather(mine, LINE, MPI_CHAR, all, LINE, MPI_CHAR, 0, comm);
+  int active = mf_binding_active(), all_active = 0;
+  MPI_Allreduce(&active, &all_active, 1, MPI_INT, MPI_MIN, comm);
+  int rc = all_active ? record_peer_bindings(file, comm) : 0;
   if (rank != 0) return 0;
 
-  int rc = 0;
   hid_t group = mf_h5_group(file, "/environment");
   char text[LINE * 4];
   mf_mpi_library(text, sizeof text);
@@ -114,5 +162,25 @@ int mf_environment_record(hid_t file, MPI_Comm comm, char *err, size_t errlen) {
   H5Gclose(group);
   free(all);
   if (rc != 0) snprintf(err, errlen, "writing /environment failed");
+  return rc ? -1 : 0;
+}
+
+int mf_environment_record_workers(hid_t file, MPI_Comm comm, char *err, size_t errlen) {
+  int active = mf_binding_active(), all_active = 0;
+  MPI_Allreduce(&active, &all_active, 1, MPI_INT, MPI_MIN, comm);
+  if (!all_active) return 0;
+  int mine = mf_binding_worker_slots_seen(), slots = 0;
+  MPI_Allreduce(&mine, &slots, 1, MPI_INT, MPI_MAX, comm);
+  if (slots == 0) return 0;
+  char *reports = calloc((size_t)slots, MF_BIND_TEXT);
+  if (!reports) {
+    snprintf(err, errlen, "out of memory");
+    return -1;
+  }
+  for (int w = 0; w < slots; w++)
+    mf_binding_worker_reported(w, reports + (size_t)w * MF_BIND_TEXT, MF_BIND_TEXT);
+  int rc = gather_strings(file, comm, "worker_bindings", reports, slots);
+  free(reports);
+  if (rc) snprintf(err, errlen, "writing /environment/worker_bindings failed");
   return rc ? -1 : 0;
 }

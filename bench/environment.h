@@ -1,5 +1,6 @@
 /* Captures where a run happened into the results file's /environment group: MPI library,
- * hostnames and rank bindings of every peer, Slurm job, OpenBLAS build and threads, compiler,
+ * hostnames and rank bindings of every peer (and, after mf_binding_setup, the planned and actual
+ * placement of peers and workers), Slurm job, OpenBLAS build and threads, compiler,
  * and the hwloc topology as XML. Collective over the peers' communicator: every rank calls it,
  * rank 0 writes (file is only valid there). */
 #ifndef MAYFLY_BENCH_ENVIRONMENT_H
@@ -10,6 +11,11 @@
 #include <stddef.h>
 
 int mf_environment_record(hid_t file, MPI_Comm comm, char *err, size_t errlen);
+
+/* The workers' side of the placement record (bench/binding.h), at the end of a run, when every
+ * worker has reported the cpus it got: dataset worker_bindings [peers, slots]. Collective over
+ * comm; nothing is written when the binding module was not set up or no peer had workers. */
+int mf_environment_record_workers(hid_t file, MPI_Comm comm, char *err, size_t errlen);
 
 /* One line naming the MPI library (for headers). */
 void mf_mpi_library(char *out, size_t size);

@@ -12,6 +12,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "bench/binding.h"
 #include "bench/cost.h"
 #include "bench/environment.h"
 #include "bench/signals.h"
@@ -145,6 +146,17 @@ static int allocate_round_buffers(mf_train *t, char *err, size_t errlen) {
   return 0;
 }
 
+/* Placement first (bench/binding.h), so the data, the model and the OpenBLAS threads start on
+ * the peer's own cores. Workers are planned for the largest pool a peer can run (pools never
+ * exceed the tasks of a round; "--tasks all" is not known before the data is loaded). */
+static int bind_peer(mf_train *t, char *err, size_t errlen) {
+  int workers = 0;
+  if (strcmp(t->config.mode, "baseline") != 0)
+    workers = t->config.tasks > 0 ? t->config.tasks : 4096;
+  return mf_binding_setup(MPI_COMM_WORLD, t->config.bind, t->config.peer_threads, workers,
+                          t->config.worker_threads, err, errlen);
+}
+
 static int setup(run_state *s, char *err, size_t errlen) {
   mf_train *t = &s->t;
   t->mode = mf_mode_find(t->config.mode);
@@ -230,6 +242,10 @@ static void print_header(run_state *s) {
   mf_options_visit(&mf_train_program, &t->config, print_option, NULL);
   printf("\n");
   printf("# mpi: %s; peers: %d; rank 0 binding: %s\n", library, t->peers, binding);
+  char planned[MF_BIND_TEXT], workers[MF_BIND_TEXT];
+  mf_binding_peer_planned(planned, sizeof planned);
+  mf_binding_workers_planned(workers, sizeof workers);
+  printf("# placement (--bind %s): rank 0 %s; its workers: %s\n", t->config.bind, planned, workers);
   printf(
       "# data: %s, %lld train / %lld test samples, %lld per peer, %lld minibatches of %d per "
       "peer\n",
@@ -403,13 +419,16 @@ static void release(run_state *s) {
   free(t->records);
   free(s->round_phases);
   free(s->logits);
+  mf_binding_cleanup();
 }
 
 static int run(run_state *s, int argc, char **argv) {
   mf_train *t = &s->t;
   char err[ERR_LEN] = "";
   join_command_line(argc, argv, s->command_line, sizeof s->command_line);
-  int ok = setup(s, err, sizeof err) == 0;
+  int ok = bind_peer(t, err, sizeof err) == 0;
+  if (!all_ok_report_once(ok, t->program, err)) return 1;
+  ok = setup(s, err, sizeof err) == 0;
   if (!all_ok_report_once(ok, t->program, err)) return 1;
 
   if (t->rank == 0) {
@@ -443,6 +462,12 @@ static int run(run_state *s, int argc, char **argv) {
     if (round + 1 < t->rounds) stop_signal = mf_signals_agree(MPI_COMM_WORLD);
   }
   int complete = round == t->rounds && !stop_signal;
+  /* The cpus every worker slot got, as its last worker reported them (collective). */
+  int recorded =
+      mf_environment_record_workers(t->rank == 0 ? mf_train_results_file(s->results) : -1,
+                                    MPI_COMM_WORLD, err, sizeof err) == 0;
+  if (!recorded && t->rank == 0) mf_error(t->program, "%s: %s", t->config.output, err);
+  if (!all_ok(recorded)) complete = 0;
   /* /cost: every peer's worker usage priced (collective; the pools are retired by now). */
   if (complete)
     complete = mf_cost_record(t, t->rank == 0 ? mf_train_results_file(s->results) : -1,

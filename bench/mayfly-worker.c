@@ -9,6 +9,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "bench/binding.h"
 #include "bench/options.h"
 #include "bench/train.h"
 #include "bench/util.h"
@@ -21,6 +22,7 @@ typedef struct {
   int threads;
   double idle_timeout;
   double stall_seconds;
+  const char *bind_cpus;
 } worker_config;
 
 #define FIELD(name) offsetof(worker_config, name)
@@ -38,6 +40,11 @@ static const mf_option worker_options[] = {
      "fault injection: how long a task marked to stall sleeps before failing (the peer sets it "
      "past its task timeout)",
      0, 1e7, NULL, NULL, NULL},
+    {"bind-cpus", 0, MF_OPT_STRING, FIELD(bind_cpus), "PLAN@DIR", "none",
+     "cores per worker slot from the peer's placement plan (bench/binding.h): 'none', or a ';' "
+     "list of core ranges ('1', '2-3') and '-' (unbound); @DIR: where to take a slot and "
+     "report the cpus this worker got",
+     0, 0, NULL, NULL, NULL},
 };
 static const mf_program worker_program = {
     .name = "mayfly-worker",
@@ -179,11 +186,19 @@ int main(int argc, char **argv) {
   cm_worker_link link;
   char err[256];
   if (status == MF_OPTIONS_OK) {
+    /* Bound before any work, so the model, the data and every OpenBLAS thread start on the
+     * worker's own cores (the rank in the spawn group is only a fallback slot). Placement is
+     * not worth a failed task: a plan it cannot follow leaves the worker unbound. */
+    int group_rank = 0;
+    MPI_Comm_rank(MPI_COMM_WORLD, &group_rank);
+    if (mf_binding_worker_apply(config.bind_cpus, group_rank, err, sizeof err) != 0)
+      fprintf(stderr, "%s: warning: %s; running unbound\n", worker_program.name, err);
     if (cm_worker_attach(&link, err, sizeof err) != 0) {
       mf_error(worker_program.name, "%s", err);
       code = 1;
     } else {
       code = serve(&config, &link, entered);
+      mf_binding_worker_release(); /* the peer's next pool may reuse this slot */
       cm_worker_detach(&link);
     }
   }

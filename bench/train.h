@@ -17,13 +17,20 @@
 #include "kernels/model.h"
 #include "kernels/sgd.h"
 
+/* --workers: how many workers a peer's pool should have, decided every round (mode_cold.c). */
+#define MF_WORKERS_SCHEDULE_MAX 64
+typedef struct {
+  int length; /* 0: auto; 1: fixed sizes[0]; > 1: sizes[round % length] (a per-round schedule) */
+  int sizes[MF_WORKERS_SCHEDULE_MAX];
+} mf_workers_policy;
+
 typedef struct {
   const char *mode;
   const char *model;
   const char *dataset;
   int batch;
-  int tasks;   /* minibatches per peer per round; 0 = all ("--tasks all") */
-  int workers; /* 0 = auto: from the task count and the free slots (MPI_UNIVERSE_SIZE) */
+  int tasks;                 /* minibatches per peer per round; 0 = all ("--tasks all") */
+  mf_workers_policy workers; /* --workers: fixed, a per-round schedule, or auto */
   int rounds;
   int epochs; /* > 0: overrides rounds */
   double lr, momentum, weight_decay;
@@ -44,10 +51,11 @@ typedef struct {
   int failure_seed;
   const char *prices; /* price table for /cost */
   int worker_memory;  /* MB a worker is billed for (function size) */
+  const char *bind;   /* "cores" or "none": placement of peers and workers (bench/binding.h) */
 } mf_train_config;
 
 /* What the serverless modes consumed, per peer: the input of the cost model (bench/cost.h).
- * A worker lives from its pool's spawn call to the end of its pool's close. */
+ * A worker lives from its spawn group's spawn call to the end of that group's retirement. */
 typedef struct {
   double worker_seconds;        /* sum over workers of their lifetimes */
   double measured_byte_seconds; /* sum over workers of peak RSS x lifetime */
@@ -55,6 +63,17 @@ typedef struct {
   int64_t pools;                /* spawn calls = cold starts */
   int64_t workers_spawned;
 } mf_worker_usage;
+
+/* The columns of /pool, one int32 [rounds, peers] dataset each (results/SCHEMA.md). */
+typedef enum {
+  MF_POOL_TARGET,         /* workers the policy wants this round */
+  MF_POOL_WORKERS_BEFORE, /* live workers in the pool when the round began */
+  MF_POOL_SPAWNED,        /* workers started this round (one spawn group) */
+  MF_POOL_RETIRED,        /* live workers retired this round, before or after the tasks */
+  MF_POOL_FREE_SLOTS,     /* free slots per peer from the sources (-1: no source) */
+  MF_POOL_FIELDS
+} mf_pool_field;
+extern const char *const mf_pool_field_names[MF_POOL_FIELDS];
 
 /* Peer-side phases, one /timing/<name> dataset each. */
 typedef enum {
@@ -122,26 +141,50 @@ struct mf_train {
   void *mode_state;
   char worker_command[PATH_MAX];
   double start_time;
-  mf_worker_usage usage;      /* filled by the serverless modes */
+  mf_worker_usage usage; /* filled by the serverless modes */
+  /* The serverless modes' pool decisions of the current round, gathered on rank 0 at the
+   * round's start (NULL on other ranks and in modes without a pool): [MF_POOL_FIELDS][peers],
+   * fields in mf_pool_field order. The results writer turns them into /pool. */
+  int32_t *pool_record;
+  char pool_policy[80];       /* mf_workers_policy_describe */
+  char pool_sources[512];     /* rank 0's free-slot sources, for /pool's attribute */
   char prices_path[PATH_MAX]; /* the resolved --prices table (bench/cost.h) */
 };
 
 /* The pool engine shared by the serverless modes (mode_cold.c): one pool of spawned workers
- * per peer, accounted in t->usage. A round copies the weights, retires the pool first when
- * retire_before (its time goes to the teardown phase, outside compute), spawns one when there
- * is none (a cold start: the spawn phase is > 0 exactly in cold rounds), sends the weights,
- * runs the tasks, and retires the pool after when retire_after. */
+ * per peer, made of spawn groups, accounted in t->usage. A round decides the pool's size (the
+ * --workers policy), retires groups idle longer than keep_alive (< 0: never) and surplus
+ * groups (their time goes to the teardown phase, outside compute), spawns the missing workers
+ * as a new group (a cold start: the spawn phase is > 0 exactly in the rounds that grew), sends
+ * the weights to the round's workers, runs the tasks, and retires the whole pool after when
+ * retire_after. Every decision is gathered into t->pool_record for /pool. */
 int mf_engine_setup(mf_train *t, char *err, size_t errlen);
-int mf_engine_round(mf_train *t, int round, int retire_before, int retire_after, char *err,
+int mf_engine_round(mf_train *t, int round, double keep_alive, int retire_after, char *err,
                     size_t errlen);
-/* Seconds since the pool last finished tasks; -1 when there is no pool. */
-double mf_engine_idle_seconds(const mf_train *t);
-/* 1 when the pool lost workers (abandoned after a timeout). */
-int mf_engine_degraded(const mf_train *t);
 void mf_engine_teardown(mf_train *t);
-/* Workers per pool: min(--workers, tasks), or for --workers auto min(tasks, free slots per
- * peer), free slots = MPI_UNIVERSE_SIZE - peers, at least 1. */
-int mf_pool_workers(const mf_train *t);
+
+/* The sizing policy, split out so it can be checked without MPI. A source of free slots is -1
+ * when unavailable. */
+typedef struct {
+  int universe;   /* MPI_UNIVERSE_SIZE */
+  int slurm;      /* the Slurm allocation's slots (mf_slurm_slots) */
+  int node_cores; /* hwloc: cores of this peer's node */
+  int peers;      /* in MPI_COMM_WORLD */
+  int node_peers; /* peers on this peer's node */
+} mf_slot_sources;
+/* Free worker slots per peer: the smallest of (universe - peers) / peers,
+ * (slurm - peers) / peers and (node_cores - node_peers) / node_peers over the available
+ * sources, never below 0; -1 when no source is available. */
+int mf_free_slots(const mf_slot_sources *sources);
+/* The pool size of one round: fixed N or the schedule's entry, capped at tasks; auto:
+ * min(tasks, free_slots), at least 1. */
+int mf_pool_target(const mf_workers_policy *policy, int round, int tasks, int free_slots);
+/* Slots of a Slurm allocation from its environment values (NULL when unset): SLURM_NTASKS,
+ * else SLURM_NPROCS, else SLURM_JOB_CPUS_PER_NODE ("72(x2),36": 72 on each of 2 nodes, then
+ * 36: the node count is part of the format). -1 when none is set or parseable. */
+int mf_slurm_slots(const char *ntasks, const char *nprocs, const char *cpus_per_node);
+/* "auto", "fixed N" or "schedule A,B,C" (the /pool policy attribute). */
+void mf_workers_policy_describe(const mf_workers_policy *policy, char *out, size_t size);
 
 /* Fills task_result with one task's result vector from the model after a training step:
  * [grads | batch statistics | loss]. Shared by baseline and worker so both build it alike. */

@@ -3,6 +3,7 @@
  * tables of kernels/, bench/ and comm/ at parse time, so a typo is one clear error line. */
 #include "bench/train_options.h"
 
+#include <ctype.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -37,27 +38,56 @@ static void format_tasks(const void *field, char *out, size_t size) {
     snprintf(out, size, "%d", v);
 }
 
+/* "auto", a count N, or a per-round schedule "A,B,C" (cycled over the rounds). */
 static int parse_workers(const char *text, void *field, char *err, size_t errlen) {
+  mf_workers_policy policy = {0};
   if (strcmp(text, "auto") == 0) {
-    *(int *)field = 0;
+    *(mf_workers_policy *)field = policy;
     return 0;
   }
-  char *end = NULL;
-  long v = strtol(text, &end, 10);
-  if (!*text || *end || v < 1 || v > 4096) {
-    snprintf(err, errlen, "'%s' is not a worker count (1..4096) or 'auto'", text);
-    return -1;
+  const char *p = text;
+  for (int entry = 1;; entry++) {
+    size_t length = strcspn(p, ",");
+    char *end = NULL;
+    long v = strtol(p, &end, 10);
+    if (length == 0) {
+      snprintf(err, errlen, "'%s': entry %d of the schedule is empty", text, entry);
+      return -1;
+    }
+    if (end != p + length || !isdigit((unsigned char)*p) || v < 1 || v > 4096) {
+      if (!strchr(text, ','))
+        snprintf(err, errlen,
+                 "'%s' is not a worker count (1..4096), a per-round schedule A,B,C of them, or "
+                 "'auto'",
+                 text);
+      else
+        snprintf(err, errlen, "'%s': entry %d ('%.*s') is not a worker count (1..4096)", text,
+                 entry, (int)(length < 32 ? length : 32), p);
+      return -1;
+    }
+    if (policy.length == MF_WORKERS_SCHEDULE_MAX) {
+      snprintf(err, errlen, "'%s': a schedule has at most %d entries", text,
+               MF_WORKERS_SCHEDULE_MAX);
+      return -1;
+    }
+    policy.sizes[policy.length++] = (int)v;
+    if (p[length] == 0) break;
+    p += length + 1;
   }
-  *(int *)field = (int)v;
+  *(mf_workers_policy *)field = policy;
   return 0;
 }
 
 static void format_workers(const void *field, char *out, size_t size) {
-  int v = *(const int *)field;
-  if (v == 0)
+  const mf_workers_policy *policy = field;
+  if (policy->length == 0) {
     snprintf(out, size, "auto");
-  else
-    snprintf(out, size, "%d", v);
+    return;
+  }
+  size_t used = 0;
+  out[0] = 0;
+  for (int i = 0; i < policy->length && used < size; i++)
+    used += (size_t)snprintf(out + used, size - used, "%s%d", i ? "," : "", policy->sizes[i]);
 }
 
 int mf_option_parse_model(const char *text, void *field, char *err, size_t errlen) {
@@ -129,9 +159,12 @@ static const mf_option train_options[] = {
     {"tasks", 'k', MF_OPT_CUSTOM, FIELD(tasks), "K|all", "4",
      "minibatches per peer per round; all = every local minibatch, one update per epoch", 0, 0,
      NULL, parse_tasks, format_tasks},
-    {"workers", 'w', MF_OPT_CUSTOM, FIELD(workers), "W|auto", "2",
-     "workers each peer spawns per round (serverless modes; at most the task count is used); "
-     "auto = min(tasks, free slots per peer), free slots = MPI_UNIVERSE_SIZE - peers, at least 1",
+    {"workers", 'w', MF_OPT_CUSTOM, FIELD(workers), "W|A,B,..|auto", "2",
+     "workers in each peer's pool, decided every round (serverless modes; at most the task "
+     "count): W fixed; A,B,.. a per-round schedule, cycled; auto = min(tasks, free slots per "
+     "peer), at least 1, free slots = the smallest of MPI_UNIVERSE_SIZE, the Slurm allocation "
+     "and hwloc's cores of the node, each minus the peers sharing it and divided by them; "
+     "decisions in /pool",
      0, 0, NULL, parse_workers, format_workers},
     {"rounds", 'n', MF_OPT_INT, FIELD(rounds), "N", "20", "rounds to train", 1, 100000000, NULL,
      NULL, NULL},
@@ -195,6 +228,10 @@ static const mf_option train_options[] = {
     {"worker-memory", 0, MF_OPT_INT, FIELD(worker_memory), "MB", "1769",
      "memory a worker is billed for (function size; 1769 MB = 1 vCPU on AWS Lambda)", 128, 10240,
      NULL, NULL, NULL},
+    {"bind", 0, MF_OPT_CHOICE, FIELD(bind), "cores|none", "cores",
+     "cores: bind every peer (hwloc) to cores of its own and each worker to a free core of its "
+     "own where one is left, the rest unbound (all recorded in /environment); none: bind nothing",
+     0, 0, (const char *const[]){"cores", "none", NULL}, NULL, NULL},
 };
 
 const mf_program mf_train_program = {

@@ -16,6 +16,9 @@ struct mf_train_results {
   hid_t loss, accuracy, eval_round, tasks, task_type;
   hsize_t rounds_written, tasks_written, evals_written;
   int peers;
+  /* /pool: one dataset per mf_pool_field, filled from train->pool_record every round. */
+  const mf_train *train;
+  hid_t pool_sets[MF_POOL_FIELDS];
 };
 
 static void iso_time(char *out, size_t size) {
@@ -41,6 +44,7 @@ int mf_train_results_create(mf_train_results **out, const char *path, int force,
     snprintf(err, errlen, "out of memory");
     return -1;
   }
+  for (int f = 0; f < MF_POOL_FIELDS; f++) r->pool_sets[f] = -1;
   r->file = H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
   if (r->file < 0) {
     snprintf(err, errlen,
@@ -125,6 +129,20 @@ int mf_train_results_header(mf_train_results *r, const mf_program *program, cons
   r->eval_round = mf_h5_growing_create(train, "eval_round", H5T_STD_I32LE, 0, 16);
   H5Gclose(train);
   if (r->tasks < 0 || r->loss < 0 || r->accuracy < 0 || r->eval_round < 0) rc = -1;
+
+  r->train = t;
+  for (int f = 0; f < MF_POOL_FIELDS; f++) r->pool_sets[f] = -1;
+  if (t->pool_record) { /* the modes with a worker pool */
+    hid_t pool = mf_h5_group(r->file, "/pool");
+    rc |= mf_h5_attr_string(pool, "policy", t->pool_policy);
+    rc |= mf_h5_attr_string(pool, "free_slot_sources", t->pool_sources);
+    for (int f = 0; f < MF_POOL_FIELDS; f++) {
+      r->pool_sets[f] =
+          mf_h5_growing_create(pool, mf_pool_field_names[f], H5T_STD_I32LE, (hsize_t)t->peers, 64);
+      if (r->pool_sets[f] < 0) rc = -1;
+    }
+    H5Gclose(pool);
+  }
   H5Fflush(r->file, H5F_SCOPE_GLOBAL);
   return rc ? -1 : 0;
 }
@@ -137,6 +155,10 @@ int mf_train_results_round(mf_train_results *r, int round, const double *phases,
       rc |= mf_h5_growing_write(r->phase_sets[p], (hsize_t)round, 1, H5T_NATIVE_DOUBLE,
                                 phases + (size_t)p * peers);
   rc |= mf_h5_growing_write(r->loss, (hsize_t)round, 1, H5T_NATIVE_DOUBLE, &loss);
+  for (int f = 0; f < MF_POOL_FIELDS; f++)
+    if (r->pool_sets[f] >= 0 && r->train->pool_record)
+      rc |= mf_h5_growing_write(r->pool_sets[f], (hsize_t)round, 1, H5T_NATIVE_INT32,
+                                r->train->pool_record + (size_t)f * peers);
   r->rounds_written = (hsize_t)round + 1;
   H5Fflush(r->file, H5F_SCOPE_GLOBAL);
   return rc ? -1 : 0;
@@ -184,6 +206,8 @@ int mf_train_results_close(mf_train_results *r, int complete, const char *note) 
   for (int p = 0; p < MF_PHASE_COUNT; p++)
     if (r->phase_sets[p] > 0) H5Dclose(r->phase_sets[p]);
   if (r->tasks > 0) H5Dclose(r->tasks);
+  for (int f = 0; f < MF_POOL_FIELDS; f++)
+    if (r->pool_sets[f] > 0) H5Dclose(r->pool_sets[f]);
   if (r->loss > 0) H5Dclose(r->loss);
   if (r->accuracy > 0) H5Dclose(r->accuracy);
   if (r->eval_round > 0) H5Dclose(r->eval_round);

@@ -29,10 +29,12 @@ typedef struct mf_train_results mf_train_results;
 int mf_train_results_create(mf_train_results **out, const char *path, int force, char *err,
                             size_t errlen);
 hid_t mf_train_results_file(const mf_train_results *r);
-/* Root attributes and /config (every resolved option plus derived values). */
+/* Root attributes, /config (every resolved option plus derived values), and the datasets that
+ * grow by round. With a pool mode (t->pool_record set) also /pool; t must outlive r. */
 int mf_train_results_header(mf_train_results *r, const mf_program *program, const void *config,
                             const char *command_line, const mf_train *t);
-/* One round: phases [MF_PHASE_COUNT][peers] (only phases in mask are written), mean loss. */
+/* One round: phases [MF_PHASE_COUNT][peers] (only phases in mask are written), mean loss, and
+ * the round's pool decisions (the header's t->pool_record) when there is a /pool. */
 int mf_train_results_round(mf_train_results *r, int round, const double *phases, int peers,
                            unsigned mask, double loss);
 int mf_train_results_tasks(mf_train_results *r, const mf_task_row *rows, size_t n);

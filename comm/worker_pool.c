@@ -1,10 +1,14 @@
 /* The peer side of the peer <-> worker protocol (see worker_pool.h for why it is shaped so).
  *
- * Scheduling: tasks go to idle workers in task order; a worker gets its next task as soon as it
- * answers. Results may arrive out of order, so they are parked in a small window of slots
- * (2 x workers) and folded into the sum strictly in task order: the summation is the same as the
- * baseline's, whatever the timing. A task is only dispatched while its slot is free, which bounds
- * the peer's memory to window x result_len floats. */
+ * The pool is a flat list of workers in group order (oldest group first) plus the list of
+ * groups; a worker addresses its group's intercommunicator by its rank there.
+ *
+ * Scheduling: tasks go to idle serving workers in task order; a worker gets its next task as
+ * soon as it answers. Results may arrive out of order, so they are parked in a small window of
+ * slots (2 x serving workers) and folded into the sum strictly in task order: the summation is
+ * the same as the baseline's, whatever the timing and the number of workers. A task is only
+ * dispatched while its slot is free, which bounds the peer's memory to window x result_len
+ * floats. */
 #include "comm/worker_pool.h"
 
 #include <stdio.h>
@@ -19,17 +23,29 @@ enum { WORKER_IDLE = 0, WORKER_BUSY = 1, WORKER_ABANDONED = 2 };
 
 typedef struct {
   int state;
-  int task; /* task index while busy */
+  int group;   /* index into cm_pool.groups */
+  int rank;    /* in the group's intercommunicator */
+  int id;      /* stable while the worker lives; what records carry */
+  int serving; /* chosen by the last cm_pool_send_weights */
+  int task;    /* task index while busy */
   int attempt;
   double dispatched; /* MPI_Wtime at dispatch */
+  int64_t peak_rss;  /* highest RSS the worker reported */
   MPI_Request reply_request;
   cm_reply reply;
 } worker_state;
 
-struct cm_pool {
+typedef struct {
   MPI_Comm intercomm;
   int size;
-  worker_state *workers;
+  double spawned_at, last_used;
+} group_state;
+
+struct cm_pool {
+  worker_state *workers; /* size of them, in group order */
+  int size, workers_cap;
+  group_state *groups;
+  int ngroups, groups_cap;
   float *slots; /* window x slot_len floats */
   int window;
   size_t slot_len;
@@ -54,17 +70,49 @@ int cm_wait_until(MPI_Request *request, MPI_Status *status, double deadline) {
   }
 }
 
-int cm_pool_spawn(const cm_spawn_request *request, cm_pool **out, double *spawn_seconds, char *err,
-                  size_t errlen) {
-  *out = NULL;
-  if (request->workers < 1) {
-    snprintf(err, errlen, "cannot spawn %d workers", request->workers);
+int cm_pool_create(cm_pool **out, char *err, size_t errlen) {
+  *out = calloc(1, sizeof **out);
+  if (!*out) snprintf(err, errlen, "out of memory for a pool");
+  return *out ? 0 : -1;
+}
+
+static int id_taken(const cm_pool *pool, int id) {
+  for (int w = 0; w < pool->size; w++)
+    if (pool->workers[w].id == id) return 1;
+  return 0;
+}
+
+int cm_pool_grow(cm_pool *pool, const cm_spawn_request *request, double *spawn_seconds, char *err,
+                 size_t errlen) {
+  *spawn_seconds = 0;
+  const int n = request->workers;
+  if (n < 1) {
+    snprintf(err, errlen, "cannot spawn %d workers", n);
     return -1;
   }
-  cm_pool *pool = calloc(1, sizeof *pool);
-  if (!pool || !(pool->workers = calloc((size_t)request->workers, sizeof *pool->workers))) {
-    free(pool);
-    snprintf(err, errlen, "out of memory for a pool of %d workers", request->workers);
+  if (pool->size + n > pool->workers_cap) {
+    int cap = 2 * (pool->size + n);
+    worker_state *grown = realloc(pool->workers, (size_t)cap * sizeof *grown);
+    if (!grown) {
+      snprintf(err, errlen, "out of memory for a pool of %d workers", pool->size + n);
+      return -1;
+    }
+    pool->workers = grown;
+    pool->workers_cap = cap;
+  }
+  if (pool->ngroups == pool->groups_cap) {
+    int cap = 2 * pool->groups_cap + 4;
+    group_state *grown = realloc(pool->groups, (size_t)cap * sizeof *grown);
+    if (!grown) {
+      snprintf(err, errlen, "out of memory for %d spawn groups", cap);
+      return -1;
+    }
+    pool->groups = grown;
+    pool->groups_cap = cap;
+  }
+  int *codes = calloc((size_t)n, sizeof *codes);
+  if (!codes) {
+    snprintf(err, errlen, "out of memory");
     return -1;
   }
   MPI_Info info = MPI_INFO_NULL;
@@ -73,9 +121,9 @@ int cm_pool_spawn(const cm_spawn_request *request, cm_pool **out, double *spawn_
     if (request->map_by) MPI_Info_set(info, "map_by", request->map_by);
     if (request->host) MPI_Info_set(info, "host", request->host);
   }
-  int *codes = calloc((size_t)request->workers, sizeof *codes);
   char what[96];
-  snprintf(what, sizeof what, "MPI_Comm_spawn of %d workers", request->workers);
+  snprintf(what, sizeof what, "MPI_Comm_spawn of %d workers", n);
+  MPI_Comm intercomm = MPI_COMM_NULL;
   double start = MPI_Wtime();
   cm_watchdog_arm(request->spawn_timeout, what);
   int lock = -1;
@@ -84,25 +132,28 @@ int cm_pool_spawn(const cm_spawn_request *request, cm_pool **out, double *spawn_
     if (lock >= 0) flock(lock, LOCK_EX); /* the watchdog bounds this wait too */
   }
   if (request->lock_wait_seconds) *request->lock_wait_seconds = MPI_Wtime() - start;
-  int rc = MPI_Comm_spawn(request->command, request->argv, request->workers, info, 0, MPI_COMM_SELF,
-                          &pool->intercomm, codes);
+  int rc =
+      MPI_Comm_spawn(request->command, request->argv, n, info, 0, MPI_COMM_SELF, &intercomm, codes);
   if (lock >= 0) close(lock); /* releases the lock */
   cm_watchdog_disarm();
   *spawn_seconds = MPI_Wtime() - start;
   if (info != MPI_INFO_NULL) MPI_Info_free(&info);
   int failed = rc != MPI_SUCCESS;
-  for (int i = 0; i < request->workers && !failed; i++) failed = codes[i] != MPI_SUCCESS;
+  for (int i = 0; i < n && !failed; i++) failed = codes[i] != MPI_SUCCESS;
   free(codes);
   if (failed) {
-    snprintf(err, errlen, "MPI_Comm_spawn of %d x %s failed (error %d)", request->workers,
-             request->command, rc);
-    free(pool->workers);
-    free(pool);
+    snprintf(err, errlen, "MPI_Comm_spawn of %d x %s failed (error %d)", n, request->command, rc);
     return -1;
   }
-  MPI_Comm_set_errhandler(pool->intercomm, MPI_ERRORS_RETURN);
-  pool->size = request->workers;
-  *out = pool;
+  MPI_Comm_set_errhandler(intercomm, MPI_ERRORS_RETURN);
+  int group = pool->ngroups++;
+  pool->groups[group] = (group_state){intercomm, n, start, start};
+  int id = 0;
+  for (int rank = 0; rank < n; rank++) {
+    while (id_taken(pool, id)) id++;
+    pool->workers[pool->size++] =
+        (worker_state){.state = WORKER_IDLE, .group = group, .rank = rank, .id = id};
+  }
   return 0;
 }
 
@@ -116,6 +167,67 @@ int cm_pool_alive(const cm_pool *pool) {
   return alive;
 }
 
+int cm_pool_serving(const cm_pool *pool) {
+  int serving = 0;
+  for (int w = 0; w < pool->size; w++)
+    serving += pool->workers[w].serving && pool->workers[w].state != WORKER_ABANDONED;
+  return serving;
+}
+
+int cm_pool_groups(const cm_pool *pool) {
+  return pool->ngroups;
+}
+
+void cm_pool_group_info(const cm_pool *pool, int group, cm_group_info *out) {
+  const group_state *g = &pool->groups[group];
+  *out = (cm_group_info){.size = g->size, .spawned_at = g->spawned_at, .last_used = g->last_used};
+  for (int w = 0; w < pool->size; w++)
+    if (pool->workers[w].group == group) out->alive += pool->workers[w].state != WORKER_ABANDONED;
+}
+
+int cm_pool_retire(cm_pool *pool, int group, double timeout, cm_retired *out, char *err,
+                   size_t errlen) {
+  group_state *g = &pool->groups[group];
+  int rc = 0, alive = 0;
+  int64_t rss_sum = 0;
+  for (int w = 0; w < pool->size; w++) {
+    const worker_state *worker = &pool->workers[w];
+    if (worker->group != group) continue;
+    rss_sum += worker->peak_rss;
+    if (worker->state == WORKER_ABANDONED) continue;
+    alive++;
+    MPI_Send(NULL, 0, MPI_BYTE, worker->rank, CM_TAG_STOP, g->intercomm);
+  }
+  if (alive == g->size) {
+    /* Disconnect waits for every worker; a stall here is the spawn-exit hang's cousin. */
+    cm_watchdog_arm(timeout, "disconnecting from the workers");
+    rc = MPI_Comm_disconnect(&g->intercomm) == MPI_SUCCESS ? 0 : -1;
+    cm_watchdog_disarm();
+    if (rc != 0) snprintf(err, errlen, "MPI_Comm_disconnect from the workers failed");
+  }
+  /* With abandoned workers a disconnect could wait forever: leave the intercommunicator; the
+   * stalled processes end with the job. */
+  double lifetime = MPI_Wtime() - g->spawned_at;
+  if (out)
+    *out = (cm_retired){.workers = g->size,
+                        .alive = alive,
+                        .lifetime = lifetime,
+                        .worker_seconds = g->size * lifetime,
+                        .rss_byte_seconds = (double)rss_sum * lifetime};
+  int kept = 0;
+  for (int w = 0; w < pool->size; w++) {
+    worker_state worker = pool->workers[w];
+    if (worker.group == group) continue;
+    if (worker.group > group) worker.group--;
+    pool->workers[kept++] = worker;
+  }
+  pool->size = kept;
+  memmove(&pool->groups[group], &pool->groups[group + 1],
+          (size_t)(pool->ngroups - group - 1) * sizeof *pool->groups);
+  pool->ngroups--;
+  return rc;
+}
+
 static int wait_all_bounded(MPI_Request *requests, int n, double deadline) {
   for (int i = 0; i < n; i++)
     if (requests[i] != MPI_REQUEST_NULL && cm_wait_until(&requests[i], NULL, deadline) != 0)
@@ -124,23 +236,28 @@ static int wait_all_bounded(MPI_Request *requests, int n, double deadline) {
 }
 
 int cm_pool_send_weights(cm_pool *pool, const float *weights, size_t count, int64_t version,
-                         double timeout, char *err, size_t errlen) {
+                         int workers, double timeout, char *err, size_t errlen) {
   cm_weights_header header = {version, (int64_t)count};
   if (count > (size_t)2147483647) {
     snprintf(err, errlen, "weights of %zu floats exceed one MPI message", count);
     return -1;
   }
-  MPI_Request *requests = malloc(2 * (size_t)pool->size * sizeof *requests);
+  MPI_Request *requests = malloc((2 * (size_t)pool->size + 1) * sizeof *requests);
   if (!requests) {
     snprintf(err, errlen, "out of memory");
     return -1;
   }
-  int n = 0;
+  int n = 0, chosen = 0;
   for (int w = 0; w < pool->size; w++) {
-    if (pool->workers[w].state == WORKER_ABANDONED) continue;
-    MPI_Isend(&header, (int)sizeof header, MPI_BYTE, w, CM_TAG_WEIGHTS_HEADER, pool->intercomm,
+    worker_state *worker = &pool->workers[w];
+    worker->serving = worker->state != WORKER_ABANDONED && (workers <= 0 || chosen < workers);
+    if (!worker->serving) continue;
+    chosen++;
+    MPI_Comm intercomm = pool->groups[worker->group].intercomm;
+    MPI_Isend(&header, (int)sizeof header, MPI_BYTE, worker->rank, CM_TAG_WEIGHTS_HEADER, intercomm,
               &requests[n++]);
-    MPI_Isend(weights, (int)count, MPI_FLOAT, w, CM_TAG_WEIGHTS, pool->intercomm, &requests[n++]);
+    MPI_Isend(weights, (int)count, MPI_FLOAT, worker->rank, CM_TAG_WEIGHTS, intercomm,
+              &requests[n++]);
   }
   int rc = wait_all_bounded(requests, n, MPI_Wtime() + timeout);
   free(requests);
@@ -151,7 +268,7 @@ int cm_pool_send_weights(cm_pool *pool, const float *weights, size_t count, int6
 
 static int ensure_buffers(cm_pool *pool, size_t result_len, int max_indices, char *err,
                           size_t errlen) {
-  int window = 2 * pool->size;
+  int window = 2 * cm_pool_serving(pool);
   if (pool->slots == NULL || pool->slot_len != result_len || pool->window != window) {
     free(pool->slots);
     pool->slots = malloc((size_t)window * (result_len ? result_len : 1) * sizeof(float));
@@ -171,13 +288,14 @@ static int ensure_buffers(cm_pool *pool, size_t result_len, int max_indices, cha
   return 0;
 }
 
-static void record(cm_pool_run_request *run, const worker_state *w, int worker, int status,
-                   double end, double send_seconds) {
+static void record(cm_pool_run_request *run, worker_state *w, int status, double end,
+                   double send_seconds) {
+  if (status != -1 && w->reply.peak_rss_bytes > w->peak_rss) w->peak_rss = w->reply.peak_rss_bytes;
   if (run->records_used >= run->records_cap) return;
   cm_task_record *r = &run->records[run->records_used++];
   *r = (cm_task_record){.round = run->tasks[w->task].round,
                         .task = w->task,
-                        .worker = worker,
+                        .worker = w->id,
                         .attempt = w->attempt,
                         .status = status,
                         .start = w->dispatched,
@@ -226,10 +344,10 @@ static int dispatch(cm_pool *pool, cm_pool_run_request *run, const int64_t *offs
   w->task = task;
   w->attempt = attempt;
   w->dispatched = MPI_Wtime();
-  if (MPI_Send(pool->task_buffer, bytes, MPI_BYTE, worker, CM_TAG_TASK, pool->intercomm) !=
-      MPI_SUCCESS)
+  MPI_Comm intercomm = pool->groups[w->group].intercomm;
+  if (MPI_Send(pool->task_buffer, bytes, MPI_BYTE, w->rank, CM_TAG_TASK, intercomm) != MPI_SUCCESS)
     return -1;
-  return MPI_Irecv(&w->reply, (int)sizeof w->reply, MPI_BYTE, worker, CM_TAG_REPLY, pool->intercomm,
+  return MPI_Irecv(&w->reply, (int)sizeof w->reply, MPI_BYTE, w->rank, CM_TAG_REPLY, intercomm,
                    &w->reply_request) == MPI_SUCCESS
              ? 0
              : -1;
@@ -256,6 +374,11 @@ int cm_pool_run(cm_pool *pool, cm_pool_run_request *run, char *err, size_t errle
     queued[i] = 1;
     failed_on[i] = -1;
   }
+  if (cm_pool_serving(pool) == 0) {
+    snprintf(err, errlen, "no live worker has the weights (cm_pool_send_weights first)");
+    rc = -1;
+    goto done;
+  }
   if (ensure_buffers(pool, run->result_len, max_indices, err, errlen) != 0) {
     rc = -1;
     goto done;
@@ -269,9 +392,9 @@ int cm_pool_run(cm_pool *pool, cm_pool_run_request *run, char *err, size_t errle
     int progress = 0;
     /* Hand queued tasks (lowest index first) to idle workers while their slot is free. */
     for (int worker = 0; worker < pool->size; worker++) {
-      if (pool->workers[worker].state != WORKER_IDLE) continue;
+      if (!pool->workers[worker].serving || pool->workers[worker].state != WORKER_IDLE) continue;
       /* A retry goes to another worker while there is one alive: the failed one may be sick. */
-      int task = -1, alive = cm_pool_alive(pool);
+      int task = -1, alive = cm_pool_serving(pool);
       for (int i = next_to_sum; i < n && i < next_to_sum + pool->window; i++)
         if (queued[i] && (failed_on[i] != worker || alive == 1)) {
           task = i;
@@ -280,7 +403,8 @@ int cm_pool_run(cm_pool *pool, cm_pool_run_request *run, char *err, size_t errle
       if (task < 0) continue;
       queued[task] = 0;
       if (dispatch(pool, run, offsets, worker, task, attempts[task]++) != 0) {
-        snprintf(err, errlen, "sending task %d to worker %d failed", task, worker);
+        snprintf(err, errlen, "sending task %d to worker %d failed", task,
+                 pool->workers[worker].id);
         rc = -1;
         goto done;
       }
@@ -290,7 +414,7 @@ int cm_pool_run(cm_pool *pool, cm_pool_run_request *run, char *err, size_t errle
     double now = MPI_Wtime();
     for (int worker = 0; worker < pool->size; worker++) {
       worker_state *w = &pool->workers[worker];
-      if (w->state != WORKER_BUSY) continue;
+      if (!w->serving || w->state != WORKER_BUSY) continue;
       int answered = 0;
       MPI_Test(&w->reply_request, &answered, MPI_STATUS_IGNORE);
       if (!answered) {
@@ -298,34 +422,34 @@ int cm_pool_run(cm_pool *pool, cm_pool_run_request *run, char *err, size_t errle
         /* Abandon the worker: it may be stalled or dead. Its task goes to another one. */
         MPI_Cancel(&w->reply_request);
         MPI_Request_free(&w->reply_request);
-        record(run, w, worker, -1, now, 0);
+        record(run, w, -1, now, 0);
         w->state = WORKER_ABANDONED;
         fprintf(stderr,
                 "mayfly: warning: worker %d did not answer task %d within %.1f s; "
                 "abandoned it\n",
-                worker, w->task, run->task_timeout);
+                w->id, w->task, run->task_timeout);
       } else if (w->reply.status == CM_REPLY_OK) {
         int task = w->task;
         float *slot = pool->slots + (size_t)(task % pool->window) * pool->slot_len;
         MPI_Request data_request;
         double receive_start = MPI_Wtime();
-        MPI_Irecv(slot, (int)run->result_len, MPI_FLOAT, worker, CM_TAG_RESULT, pool->intercomm,
-                  &data_request);
+        MPI_Irecv(slot, (int)run->result_len, MPI_FLOAT, w->rank, CM_TAG_RESULT,
+                  pool->groups[w->group].intercomm, &data_request);
         if (cm_wait_until(&data_request, NULL, receive_start + run->task_timeout) != 0) {
           MPI_Cancel(&data_request);
           MPI_Request_free(&data_request);
-          record(run, w, worker, -1, MPI_Wtime(), 0);
+          record(run, w, -1, MPI_Wtime(), 0);
           w->state = WORKER_ABANDONED;
         } else {
           double end = MPI_Wtime();
-          record(run, w, worker, CM_REPLY_OK, end, end - receive_start);
+          record(run, w, CM_REPLY_OK, end, end - receive_start);
           filled[task] = 1;
           w->state = WORKER_IDLE;
           progress = 1;
           continue;
         }
       } else {
-        record(run, w, worker, CM_REPLY_FAILED, now, 0);
+        record(run, w, CM_REPLY_FAILED, now, 0);
         w->state = WORKER_IDLE;
       }
       /* The attempt failed: queue the task again, or give up. */
@@ -340,9 +464,9 @@ int cm_pool_run(cm_pool *pool, cm_pool_run_request *run, char *err, size_t errle
       queued[w->task] = 1;
       failed_on[w->task] = worker;
     }
-    if (cm_pool_alive(pool) == 0) {
-      snprintf(err, errlen, "all %d workers were abandoned; %d of %d tasks done", pool->size,
-               next_to_sum, n);
+    if (cm_pool_serving(pool) == 0) {
+      snprintf(err, errlen, "all serving workers were abandoned; %d of %d tasks done", next_to_sum,
+               n);
       rc = -1;
       goto done;
     }
@@ -360,6 +484,9 @@ int cm_pool_run(cm_pool *pool, cm_pool_run_request *run, char *err, size_t errle
       if (backoff < 100000) backoff *= 2;
     }
   }
+  double finished = MPI_Wtime();
+  for (int w = 0; w < pool->size; w++)
+    if (pool->workers[w].serving) pool->groups[pool->workers[w].group].last_used = finished;
 done:
   free(offsets);
   free(attempts);
@@ -369,25 +496,29 @@ done:
   return rc;
 }
 
-int cm_pool_close(cm_pool *pool, double timeout, char *err, size_t errlen) {
+int cm_pool_close(cm_pool *pool, double timeout, cm_retired *out, char *err, size_t errlen) {
+  if (out) *out = (cm_retired){0};
   if (!pool) return 0;
   int rc = 0;
-  int abandoned = pool->size - cm_pool_alive(pool);
-  for (int w = 0; w < pool->size; w++)
-    if (pool->workers[w].state != WORKER_ABANDONED)
-      MPI_Send(NULL, 0, MPI_BYTE, w, CM_TAG_STOP, pool->intercomm);
-  if (abandoned == 0) {
-    /* Disconnect waits for every worker; a stall here is the spawn-exit hang's cousin. */
-    cm_watchdog_arm(timeout, "disconnecting from the workers");
-    rc = MPI_Comm_disconnect(&pool->intercomm) == MPI_SUCCESS ? 0 : -1;
-    cm_watchdog_disarm();
-    if (rc != 0) snprintf(err, errlen, "MPI_Comm_disconnect from the workers failed");
+  while (pool->ngroups > 0) {
+    cm_retired group;
+    char why[256];
+    if (cm_pool_retire(pool, pool->ngroups - 1, timeout, &group, why, sizeof why) != 0 && rc == 0) {
+      snprintf(err, errlen, "%s", why);
+      rc = -1;
+    }
+    if (out) {
+      out->workers += group.workers;
+      out->alive += group.alive;
+      if (group.lifetime > out->lifetime) out->lifetime = group.lifetime;
+      out->worker_seconds += group.worker_seconds;
+      out->rss_byte_seconds += group.rss_byte_seconds;
+    }
   }
-  /* With abandoned workers a disconnect could wait forever: leave the intercommunicator; the
-   * stalled processes end with the job. */
   free(pool->slots);
   free(pool->task_buffer);
   free(pool->workers);
+  free(pool->groups);
   free(pool);
   return rc;
 }

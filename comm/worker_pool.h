@@ -1,11 +1,17 @@
-/* The peer's side of serverless execution: spawn a pool of workers with MPI_Comm_spawn, give
- * them the model weights, hand out tasks, gather their gradient vectors, retire them.
+/* The peer's side of serverless execution: spawn workers with MPI_Comm_spawn, give them the
+ * model weights, hand out tasks, gather their gradient vectors, retire them.
  *
- * Why a pool object: cold mode spawns one per round and closes it after; warm mode keeps one
- * across rounds. Either way the peer needs the same guarantees: gradients summed in task order
- * whatever worker finished first (so every mode yields the same model), every wait bounded
- * (a stalled spawn or worker becomes a clear error, never a hang), and failed tasks retried on
- * another worker. comm/ knows flat float vectors and task descriptors, not models. */
+ * Why a pool object: cold mode fills one per round and empties it after; warm mode keeps one
+ * across rounds and grows or shrinks it between rounds. Either way the peer needs the same
+ * guarantees: gradients summed in task order whatever worker finished first (so every mode and
+ * every pool size yields the same model), every wait bounded (a stalled spawn or worker becomes
+ * a clear error, never a hang), and failed tasks retried on another worker.
+ *
+ * Why groups: one MPI_Comm_spawn gives one intercommunicator, and a worker can only leave by
+ * disconnecting it, which is collective over all of its workers. So the pool is a list of spawn
+ * groups; it grows by spawning a new group and shrinks by retiring whole groups. Workers carry
+ * small ids (the lowest free ones when they join, like file descriptors) that stay fixed while
+ * they live. comm/ knows flat float vectors and task descriptors, not models. */
 #ifndef MAYFLY_COMM_WORKER_POOL_H
 #define MAYFLY_COMM_WORKER_POOL_H
 
@@ -34,7 +40,9 @@ typedef struct {
 /* One task execution (a retried task has one record per attempt). Times are the peer's
  * MPI_Wtime() for start/end; durations in seconds. */
 typedef struct {
-  int32_t round, task, worker, attempt;
+  int32_t round, task;
+  int32_t worker; /* the worker's id in the pool */
+  int32_t attempt;
   int32_t status; /* CM_REPLY_OK, CM_REPLY_FAILED, or -1: timed out */
   double start, end;
   double startup, fetch, forward_backward, send;
@@ -65,22 +73,57 @@ typedef struct {
 /* The injection decision for one attempt: 0 none, CM_INJECT_FAIL or CM_INJECT_STALL. */
 int cm_inject_decision(const cm_pool_run_request *request, int round, int task, int attempt);
 
-/* Spawns the workers (bounded by a watchdog). *spawn_seconds receives the time from asking for
+/* An empty pool. */
+int cm_pool_create(cm_pool **out, char *err, size_t errlen);
+
+/* Spawns request->workers workers as a new group (one MPI_Comm_spawn, bounded by a watchdog)
+ * appended after the pool's other groups. *spawn_seconds receives the time from asking for
  * workers to having them: the lock wait (if any) plus the MPI_Comm_spawn call. */
-int cm_pool_spawn(const cm_spawn_request *request, cm_pool **out, double *spawn_seconds, char *err,
-                  size_t errlen);
-int cm_pool_size(const cm_pool *pool);
+int cm_pool_grow(cm_pool *pool, const cm_spawn_request *request, double *spawn_seconds, char *err,
+                 size_t errlen);
+
+int cm_pool_size(const cm_pool *pool);  /* workers in every group, abandoned ones included */
 int cm_pool_alive(const cm_pool *pool); /* workers not abandoned */
+int cm_pool_groups(const cm_pool *pool);
 
-/* Sends the weights (version `version`) to every live worker; bounded by timeout. */
+typedef struct {
+  int size, alive;   /* workers spawned in the group; those not abandoned */
+  double spawned_at; /* MPI_Wtime when the spawn was asked for (lock wait included) */
+  double last_used;  /* MPI_Wtime when one of its workers last served a run (spawned_at if never) */
+} cm_group_info;
+void cm_pool_group_info(const cm_pool *pool, int group, cm_group_info *out);
+
+/* What retiring a group leaves for the accounts: a worker lives from its group's spawn request
+ * to the end of its retirement. */
+typedef struct {
+  int workers;             /* spawned in the group */
+  int alive;               /* of them, not abandoned: the ones that were stopped */
+  double lifetime;         /* seconds (cm_pool_close: the longest group's) */
+  double worker_seconds;   /* workers x lifetime (cm_pool_close: summed over the groups) */
+  double rss_byte_seconds; /* sum over the workers of their highest reported RSS x lifetime */
+} cm_retired;
+
+/* Stops the group's workers and disconnects from them (bounded by timeout, a watchdog), then
+ * drops the group; later groups move up by one. A group with an abandoned worker is left
+ * without disconnecting (that could wait forever); its processes end with the job. `out` may
+ * be NULL. */
+int cm_pool_retire(cm_pool *pool, int group, double timeout, cm_retired *out, char *err,
+                   size_t errlen);
+
+/* Sends the weights (version `version`) to the first `workers` live workers in pool order (0:
+ * every live worker); those then serve the next cm_pool_run, the others stay idle (and keep
+ * their older weights). Bounded by timeout. */
 int cm_pool_send_weights(cm_pool *pool, const float *weights, size_t count, int64_t version,
-                         double timeout, char *err, size_t errlen);
+                         int workers, double timeout, char *err, size_t errlen);
+/* Workers chosen by the last cm_pool_send_weights that are still alive. */
+int cm_pool_serving(const cm_pool *pool);
 
-/* Runs the tasks on the pool; 0, or -1 with a message when a task cannot be completed. */
+/* Runs the tasks on the serving workers; 0, or -1 with a message when a task cannot be
+ * completed. Records carry the workers' ids. */
 int cm_pool_run(cm_pool *pool, cm_pool_run_request *request, char *err, size_t errlen);
 
-/* Stops the workers and disconnects (bounded by timeout); frees the pool. */
-int cm_pool_close(cm_pool *pool, double timeout, char *err, size_t errlen);
+/* Retires every group (as cm_pool_retire; `out` sums them, may be NULL) and frees the pool. */
+int cm_pool_close(cm_pool *pool, double timeout, cm_retired *out, char *err, size_t errlen);
 
 /* Wait for a request with a deadline, polling with a short back-off so a waiting process does
  * not steal the CPU its workers need. 0 when complete, -1 at the deadline (request still
