@@ -8,6 +8,7 @@ mean cross-entropy, zeroed gradients, forward + backward; no optimizer.
 
     /usr/bin/python3 bench/torch_compare.py [--batch 64] [--threads 1] [--repeat 5]
                                             [--models squeezenet1_1,mobilenet_v3_small,...]
+                                            [--kernels-bin PATH]
 Output, one line per model:
     model  batch  threads  torch_ms  mayfly_ms  mayfly/torch
 The two sides run back to back (torch first, then mayfly); on a shared box repeat the command
@@ -46,9 +47,9 @@ def torch_step_ms(name, batch, repeat, warmup):
     return 1e3 * statistics.median(times)
 
 
-def mayfly_step_ms(name, batch, threads, repeat, warmup):
-    out = subprocess.run([os.path.join(ROOT, "bin", "mayfly-kernels"), "--model", name, "--batch",
-                          str(batch), "--threads", str(threads), "--repeat", str(repeat),
+def mayfly_step_ms(binary, name, batch, threads, repeat, warmup):
+    out = subprocess.run([binary, "--model", name, "--batch",
+                          str(batch), "--threads", str(threads), "--iterations", str(repeat),
                           "--warmup", str(warmup), "--no-layers", "--csv"],
                          check=True, capture_output=True, text=True).stdout
     for line in out.splitlines():
@@ -65,6 +66,8 @@ def main():
     p.add_argument("--repeat", type=int, default=5)
     p.add_argument("--warmup", type=int, default=1)
     p.add_argument("--models", default="mlp,cnn,squeezenet1_1,mobilenet_v3_small,vgg11")
+    p.add_argument("--kernels-bin", default=os.path.join(ROOT, "bin", "mayfly-kernels"),
+                   help="mayfly-kernels binary (e.g. a copy, while others rebuild bin/)")
     a = p.parse_args()
     torch.set_num_threads(a.threads)
     print(f"# torch {torch.__version__}, {a.threads} thread(s), batch {a.batch}, "
@@ -73,7 +76,7 @@ def main():
           f"{'mayfly/torch':>12}")
     for name in a.models.split(","):
         t = torch_step_ms(name, a.batch, a.repeat, a.warmup)
-        m = mayfly_step_ms(name, a.batch, a.threads, a.repeat, a.warmup)
+        m = mayfly_step_ms(a.kernels_bin, name, a.batch, a.threads, a.repeat, a.warmup)
         print(f"{name:<20} {a.batch:>5} {a.threads:>7} {t:>10.2f} {m:>10.2f} {m / t:>12.2f}",
               flush=True)
 

@@ -16,7 +16,15 @@
  * derived from m->dropout_seed and the layer index, so callers wanting fresh masks every step
  * change m->dropout_seed per step (all peers/workers computing one batch must use the same).
  * ReLUs run in place on the conv/linear outputs (like torchvision's inplace=True): backward only
- * needs the ReLU output. All activations come from one arena sized in init. */
+ * needs the ReLU output. All activations come from one arena sized in init.
+ * Pool + classifier.0 fusion: at 32x32 input the features end at (B,512,1,1), so the adaptive
+ * average pool does nothing but replicate each channel value 49 times, and Linear(25088,4096) on
+ * the replicated vector equals a Linear(512,4096) whose weight is the sum of each input
+ * feature's 49 weight columns (kn_linear_repeated_*: exact algebra, only the float summation
+ * order differs). That runs 1/49 of the classifier's largest gemm and never builds the
+ * (B,25088) pooled matrix; the weight gradient is the 512-wide one broadcast to the 49 copies.
+ * The parameters and gradients keep torchvision's full (4096,25088) layout. Init checks the
+ * geometry that makes this valid (1x1 feature map). */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -47,13 +55,14 @@ typedef struct {
   vgg_stage stages[NUM_STAGES];
   kn_arena arena;
   float *workspace;
-  float *pooled;          /* (B,512,7,7) = (B,25088) */
+  float *folded;          /* classifier.0's weight summed over the 49 repeats: (4096,512) */
+  float *dfolded;         /* its gradient (backward scratch) */
   float *h0, *mask0, *d0; /* classifier.0 output (ReLU in place), dropout mask, dropped */
   float *h1, *mask1, *d1; /* classifier.3 */
   float *logits, *probs;
   float *grad_start;
   size_t grad_floats;
-  float *dpooled, *dd0, *dh0, *dpre0, *dd1, *dh1, *dpre1, *dlogits;
+  float *dd0, *dh0, *dpre0, *dd1, *dh1, *dpre1, *dlogits;
 } vgg_state;
 
 /* Parameter tensor indices: 2 per conv, then the classifier. */
@@ -88,7 +97,8 @@ static void vgg_layout(vgg_state *s, int max_batch) {
     st->out = kn_arena_take(a, n);
     st->argmax = st->is_conv ? NULL : kn_arena_take_int32(a, n);
   }
-  s->pooled = kn_arena_take(a, B * FLAT);
+  s->folded = kn_arena_take(a, (size_t)HIDDEN * FEATURES);
+  s->dfolded = kn_arena_take(a, (size_t)HIDDEN * FEATURES);
   s->h0 = kn_arena_take(a, B * HIDDEN), s->mask0 = kn_arena_take(a, B * HIDDEN);
   s->d0 = kn_arena_take(a, B * HIDDEN);
   s->h1 = kn_arena_take(a, B * HIDDEN), s->mask1 = kn_arena_take(a, B * HIDDEN);
@@ -101,7 +111,6 @@ static void vgg_layout(vgg_state *s, int max_batch) {
     st->dout = kn_arena_take(a, n);
     st->dpre = st->is_conv ? kn_arena_take(a, n) : NULL;
   }
-  s->dpooled = kn_arena_take(a, B * FLAT);
   s->dd0 = kn_arena_take(a, B * HIDDEN), s->dh0 = kn_arena_take(a, B * HIDDEN);
   s->dpre0 = kn_arena_take(a, B * HIDDEN);
   s->dd1 = kn_arena_take(a, B * HIDDEN), s->dh1 = kn_arena_take(a, B * HIDDEN);
@@ -138,7 +147,7 @@ static int vgg_init(kn_model *m, int max_batch, uint64_t seed, char *err, size_t
     }
     st->channels = c, st->h = h, st->w = w;
   }
-  if (c != FEATURES || h != 1 || w != 1) goto geometry;
+  if (c != FEATURES || h != 1 || w != 1) goto geometry; /* the pool only replicates */
   static const struct {
     const char *name;
     int64_t out, in;
@@ -202,11 +211,11 @@ static void vgg_forward(kn_model *m, const float *x, int B, int training) {
     }
     inp = st->out;
   }
-  kn_adaptive_avgpool2d_forward(s->pooled, inp, B, FEATURES, 1, 1, POOLED, POOLED);
   const uint64_t seed0 = training ? layer_dropout_seed(m, 2) : 0,
                  seed1 = training ? layer_dropout_seed(m, 5) : 0;
-  kn_linear_forward(s->h0, s->pooled, kn_model_param(m, FC0_W), kn_model_param(m, FC0_B), B, FLAT,
-                    HIDDEN);
+  /* avgpool + flatten + classifier.0, fused (see the top of the file) */
+  kn_linear_repeated_forward(s->h0, s->folded, inp, kn_model_param(m, FC0_W),
+                             kn_model_param(m, FC0_B), B, FEATURES, POOLED * POOLED, HIDDEN);
   kn_relu_forward(s->h0, s->h0, (long)B * HIDDEN);
   kn_dropout_forward(s->d0, s->mask0, s->h0, (long)B * HIDDEN, 0.5f, seed0);
   kn_linear_forward(s->h1, s->d0, kn_model_param(m, FC3_W), kn_model_param(m, FC3_B), B, HIDDEN,
@@ -235,10 +244,9 @@ static float vgg_train_step(kn_model *m, const float *x, const int32_t *y, int B
                      kn_model_param(m, FC3_W), B, HIDDEN, HIDDEN);
   kn_dropout_backward(s->dh0, s->dd0, s->mask0, nh);
   kn_relu_backward(s->dpre0, s->dh0, s->h0, nh);
-  kn_linear_backward(s->dpooled, kn_model_grad(m, FC0_W), kn_model_grad(m, FC0_B), s->dpre0,
-                     s->pooled, kn_model_param(m, FC0_W), B, FLAT, HIDDEN);
-  kn_adaptive_avgpool2d_backward(s->stages[NUM_STAGES - 1].dout, s->dpooled, B, FEATURES, 1, 1,
-                                 POOLED, POOLED);
+  kn_linear_repeated_backward(s->stages[NUM_STAGES - 1].dout, kn_model_grad(m, FC0_W),
+                              kn_model_grad(m, FC0_B), s->dpre0, s->stages[NUM_STAGES - 1].out,
+                              s->folded, B, FEATURES, POOLED * POOLED, HIDDEN, s->dfolded);
   for (int k = NUM_STAGES - 1; k >= 0; k--) {
     vgg_stage *st = &s->stages[k];
     const float *inp = k ? s->stages[k - 1].out : x;
