@@ -277,6 +277,7 @@ parse_pairs() { # text -> sets pairs (assoc) or reports errors; returns 1 on err
   for word in "${words[@]}"; do
     if [[ "$word" != *=* ]]; then bad "'$word' is not key=value"; ok=1; continue; fi
     key=${word%%=*} value=${word#*=}
+    if ! [[ "$key" =~ ^[a-z][a-z0-9-]*$ ]]; then bad "'$word': the key must be a lower-case option name"; ok=1; continue; fi
     if [[ " $known " != *" $key "* ]] || [ "$key" = output ] || [ "$key" = force ]; then
       bad "unknown key '$key' (mayfly-train long options without --, plus peers, time, reps)"
       ok=1; continue

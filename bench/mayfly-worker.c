@@ -100,6 +100,12 @@ static int serve(const worker_config *config, cm_worker_link *link, double enter
     fprintf(stderr, "mayfly-worker: error: out of memory\n");
     code = 1;
   }
+  /* The worker's handle on its data, kept across tasks like a warm function's. */
+  ds_reader *reader = NULL;
+  if (code == 0 && ds_reader_open(&source, DS_TRAIN, &reader, err, sizeof err) != 0) {
+    fprintf(stderr, "mayfly-worker: error: %s\n", err);
+    code = 1;
+  }
   int64_t loaded_version = -1;
   int first_task = 1;
   double ready = monotonic_seconds();
@@ -147,7 +153,7 @@ static int serve(const worker_config *config, cm_worker_link *link, double enter
       reply.status = CM_REPLY_FAILED;
       snprintf(reply.message, sizeof reply.message, "task of %d samples, batch is %d", task.count,
                batch);
-    } else if (ds_fetch(&source, DS_TRAIN, indices, batch, pixels, labels, err, sizeof err) != 0) {
+    } else if (ds_reader_fetch(reader, indices, batch, pixels, labels, err, sizeof err) != 0) {
       reply.status = CM_REPLY_FAILED;
       snprintf(reply.message, sizeof reply.message, "%.120s", err);
     }
@@ -166,6 +172,7 @@ static int serve(const worker_config *config, cm_worker_link *link, double enter
       code = 1;
     }
   }
+  ds_reader_close(reader);
   free(weights);
   free(result);
   free(pixels);

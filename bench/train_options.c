@@ -209,8 +209,8 @@ static const mf_option train_options[] = {
      "where compressed datasets are unpacked once for workers to read records from", 0, 0, NULL,
      NULL, NULL},
     {"keep-alive", 0, MF_OPT_DOUBLE, FIELD(keep_alive), "S", "600",
-     "warm mode: a pool idle longer than this between rounds is retired and the next round "
-     "spawns a new one (cold start)",
+     "warm mode: a spawn group of workers idle longer than this between rounds is retired and "
+     "the next round that needs workers spawns new ones (cold start)",
      0, 1e6, NULL, NULL, NULL},
     {"inject-failures", 0, MF_OPT_DOUBLE, FIELD(inject_failures), "RATE", "0",
      "fault injection: probability that a task attempt fails (never the last allowed attempt)", 0,

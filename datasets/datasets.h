@@ -57,6 +57,15 @@ int ds_probe(const ds_source *src, ds_split split, ds_set *geometry, char *err, 
 int ds_fetch(const ds_source *src, ds_split split, const int64_t *indices, int n, uint8_t *pixels,
              uint8_t *labels, char *err, size_t errlen);
 
+/* A split opened for repeated fetches (datasets/reader.c): plain idx files are validated and
+ * mapped once, so a fetch is a copy per record instead of a pread per record; other sources
+ * fall back to ds_fetch. Same results and errors as ds_fetch. */
+typedef struct ds_reader ds_reader;
+int ds_reader_open(const ds_source *src, ds_split split, ds_reader **out, char *err, size_t errlen);
+int ds_reader_fetch(ds_reader *reader, const int64_t *indices, int n, uint8_t *pixels,
+                    uint8_t *labels, char *err, size_t errlen);
+void ds_reader_close(ds_reader *reader);
+
 /* If the source's files are gzip-compressed, writes plain copies into dir (created if needed)
  * and points *staged at them, so that workers can fetch records without decompressing:
  * the "upload to object storage" step. Otherwise *staged = *src. 0 or -1 + err. */

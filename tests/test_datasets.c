@@ -210,6 +210,25 @@ static void test_idx_read(int gz) {
   int64_t negative = -1;
   CHECK(ds_fetch(&src, DS_TRAIN, &negative, 1, pixels, labels, err, sizeof(err)) == -1);
   CHECK_MSG(strstr(err, "index -1 is out of range"), "%s", err);
+
+  /* the reader (kept open across fetches, mapped for plain files) == ds_fetch, same errors */
+  ds_reader *reader = NULL;
+  CHECK_MSG(ds_reader_open(&src, DS_TRAIN, &reader, err, sizeof(err)) == 0, "%s", err);
+  uint8_t again[64 * 35], again_labels[64];
+  for (int round = 0; round < 2 && reader; round++) {
+    CHECK_MSG(ds_reader_fetch(reader, indices, 64, again, again_labels, err, sizeof(err)) == 0,
+              "%s", err);
+    CHECK(ds_fetch(&src, DS_TRAIN, indices, 64, pixels, labels, err, sizeof(err)) == 0);
+    CHECK_MSG(memcmp(again, pixels, sizeof again) == 0 && memcmp(again_labels, labels, 64) == 0,
+              "reader differs from ds_fetch (%s, round %d)", gz ? "gz" : "plain", round);
+  }
+  if (reader) {
+    CHECK(ds_reader_fetch(reader, beyond, 2, again, again_labels, err, sizeof(err)) == -1);
+    CHECK_MSG(strstr(err, "index 37 is out of range (0..36)") && strstr(err, "train-images"), "%s",
+              err);
+    CHECK(ds_reader_fetch(reader, &negative, 1, again, again_labels, err, sizeof(err)) == -1);
+  }
+  ds_reader_close(reader);
   ds_free(&train);
   ds_free(&test);
 }
@@ -501,6 +520,25 @@ static void expect_refused(const char *dir, ds_split split, const char *substrin
             "%s: rc %d, message '%s', expected '%s' naming %s", what, rc, err, substring, file);
   if (rc == 0) ds_free(&set);
   CHECK(rc != -1 || (set.pixels == NULL && set.labels == NULL));
+  /* A worker's reader must refuse the same plain split: at open, or at the latest when it
+   * fetches every record (gzip splits go through ds_fetch, which reads only up to the records
+   * asked for; workers read validated plain copies, ds_stage). */
+  if (strstr(file, ".gz")) return;
+  ds_reader *reader = NULL;
+  ds_set geometry;
+  int refused = ds_reader_open(&src, split, &reader, err, sizeof(err)) != 0;
+  if (!refused) {
+    if (ds_probe(&src, split, &geometry, err, sizeof(err)) != 0) {
+      refused = 1;
+    } else {
+      uint8_t pixels[4096], label;
+      int64_t record = (int64_t)geometry.channels * geometry.height * geometry.width;
+      for (int64_t i = 0; i < geometry.count && !refused && record <= 4096; i++)
+        refused = ds_reader_fetch(reader, &i, 1, pixels, &label, err, sizeof(err)) != 0;
+    }
+  }
+  ds_reader_close(reader);
+  CHECK_MSG(refused, "%s: the reader served a split that ds_load refuses", what);
 }
 
 static void test_malformed_idx(void) {
