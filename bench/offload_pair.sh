@@ -30,22 +30,25 @@ EOF
 }
 
 out=/tmp/mayfly-offload pairs=3 rounds=30 model=mlp batch=1024 tasks=4 workers=2 which=all
+die() { echo "offload_pair.sh: error: $*" >&2; exit 2; }
+value_of() { [ $# -ge 2 ] && [ -n "$2" ] || die "$1: missing value (see --help)"; }
 while [ $# -gt 0 ]; do
   case "$1" in
-    -o) out=${2:?-o needs a directory}; shift 2 ;;
-    -p) pairs=${2:?-p needs a number}; shift 2 ;;
-    -n) rounds=${2:?-n needs a number}; shift 2 ;;
-    --model) model=${2:?}; shift 2 ;;
-    --batch) batch=${2:?}; shift 2 ;;
-    --tasks) tasks=${2:?}; shift 2 ;;
-    --workers) workers=${2:?}; shift 2 ;;
+    -o | -p | -n | --model | --batch | --tasks | --workers) value_of "$@" ;;&
+    -o) out=$2; shift 2 ;;
+    -p) pairs=$2; shift 2 ;;
+    -n) rounds=$2; shift 2 ;;
+    --model) model=$2; shift 2 ;;
+    --batch) batch=$2; shift 2 ;;
+    --tasks) tasks=$2; shift 2 ;;
+    --workers) workers=$2; shift 2 ;;
     free | busy | all) which=$1; shift ;;
     -h | --help) usage; exit 0 ;;
-    *) echo "offload_pair.sh: error: $1: unknown argument (see --help)" >&2; exit 2 ;;
+    *) die "$1: unknown argument (see --help)" ;;
   esac
 done
 for value in "$pairs" "$rounds" "$batch" "$tasks" "$workers"; do
-  [[ $value =~ ^[1-9][0-9]*$ ]] || { echo "offload_pair.sh: error: '$value' is not a positive integer" >&2; exit 2; }
+  [[ $value =~ ^[1-9][0-9]*$ ]] || die "'$value' is not a positive integer"
 done
 here=$(cd "$(dirname "$0")/.." && pwd)
 bin=${MAYFLY_BIN:-$here/bin}

@@ -251,6 +251,29 @@ def main_axes(fig, bottom, height):
     return fig.add_axes([left, bottom, 1.0 - left - 2.3 / width_in, height])
 
 
+def variant_bars(ax, study, settings, variants, values_fn, reference, reference_label):
+    """One bar per (setting, variant) with values: median and interquartile error bar of
+    values_fn(setting, variant) (None or empty: no bar), and the study's reference line."""
+    width = 0.8 / max(1, len(variants))
+    for j, variant in enumerate(variants):
+        xs, meds, lo, hi = [], [], [], []
+        for i, setting in enumerate(settings):
+            values = values_fn(setting, variant)
+            if not values:
+                continue
+            med, err = errbar(values)
+            xs.append(i + (j - (len(variants) - 1) / 2) * width)
+            meds.append(med)
+            lo += err[0]
+            hi += err[1]
+        if xs:
+            ax.bar(xs, meds, width, yerr=[lo, hi], capsize=2, label=study.label(variant),
+                   color=study.color(variant), edgecolor="black", linewidth=0.4)
+    ax.axhline(reference, color="red", linestyle="--", linewidth=1)
+    ax.text(0.01, reference, reference_label, transform=ax.get_yaxis_transform(), color="red",
+            va="bottom", fontsize=8)
+
+
 def figure_compute(study, out):
     """(a) Gradient computation time per mode, per model/batch/peers."""
     fig = wide_figure(len(study.settings) * max(1, len(study.variants)) / 2)
@@ -290,23 +313,8 @@ def figure_improvement(study, out, improvement):
     ax = main_axes(fig, 0.30, 0.62)
     variants = [v for v in study.variants if v[0] != "baseline"]
     settings = [s for s in study.settings if any((s, v) in improvement for v in variants)]
-    width = 0.8 / max(1, len(variants))
-    for j, variant in enumerate(variants):
-        xs, meds, lo, hi = [], [], [], []
-        for i, setting in enumerate(settings):
-            if (setting, variant) not in improvement:
-                continue
-            med, err = errbar(improvement[(setting, variant)])
-            xs.append(i + (j - (len(variants) - 1) / 2) * width)
-            meds.append(med)
-            lo += err[0]
-            hi += err[1]
-        if xs:
-            ax.bar(xs, meds, width, yerr=[lo, hi], capsize=2, label=study.label(variant),
-                   color=study.color(variant), edgecolor="black", linewidth=0.4)
-    ax.axhline(STUDY_IMPROVEMENT_PERCENT, color="red", linestyle="--", linewidth=1)
-    ax.text(0.01, STUDY_IMPROVEMENT_PERCENT, "study: %.2f %%" % STUDY_IMPROVEMENT_PERCENT,
-            transform=ax.get_yaxis_transform(), color="red", va="bottom", fontsize=8)
+    variant_bars(ax, study, settings, variants, lambda s, v: improvement.get((s, v)),
+                 STUDY_IMPROVEMENT_PERCENT, "study: %.2f %%" % STUDY_IMPROVEMENT_PERCENT)
     ax.axhline(0, color="black", linewidth=0.8)
     lows = [min(v) for v in improvement.values() if v]
     if lows and min(lows) < -200:  # a much slower mode would squash the study's line
@@ -343,27 +351,14 @@ def figure_cost(study, out):
     ax.set_title("(c) Cost per run (price table: %s)" % ", ".join(prices))
     ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8)
     # Ratio of each serverless run's cost to the median cost of the setting's baseline.
-    variants = [v for v in study.variants if v[0] != "baseline"]
-    width = 0.8 / max(1, len(variants))
-    for j, variant in enumerate(variants):
-        xs, meds, lo, hi = [], [], [], []
-        for i, setting in enumerate(settings):
-            base = [total(r) for r in study.groups.get((setting, ("baseline", "", "")), [])
-                    if r.cost]
-            mine = [total(r) for r in study.groups.get((setting, variant), []) if r.cost]
-            if not base or not mine or np.median(base) <= 0:
-                continue
-            med, err = errbar([m / float(np.median(base)) for m in mine])
-            xs.append(i + (j - (len(variants) - 1) / 2) * width)
-            meds.append(med)
-            lo += err[0]
-            hi += err[1]
-        if xs:
-            ax2.bar(xs, meds, width, yerr=[lo, hi], capsize=2, label=study.label(variant),
-                    color=study.color(variant), edgecolor="black", linewidth=0.4)
-    ax2.axhline(STUDY_COST_RATIO, color="red", linestyle="--", linewidth=1)
-    ax2.text(0.01, STUDY_COST_RATIO, "study: %.1fx" % STUDY_COST_RATIO,
-             transform=ax2.get_yaxis_transform(), color="red", va="bottom", fontsize=8)
+    def ratios(setting, variant):
+        base = [total(r) for r in study.groups.get((setting, ("baseline", "", "")), []) if r.cost]
+        mine = [total(r) for r in study.groups.get((setting, variant), []) if r.cost]
+        if not base or not mine or np.median(base) <= 0:
+            return None
+        return [m / float(np.median(base)) for m in mine]
+    variant_bars(ax2, study, settings, [v for v in study.variants if v[0] != "baseline"], ratios,
+                 STUDY_COST_RATIO, "study: %.1fx" % STUDY_COST_RATIO)
     ax2.axhline(1.0, color="black", linewidth=0.8)
     ax2.set_xticks(range(len(settings)))
     ax2.set_xticklabels([setting_label(s) for s in settings], rotation=45, ha="right",

@@ -11,28 +11,7 @@
 #include "kernels/layers.h"
 #include "kernels/rng.h"
 #include "tests/check.h"
-
-#define PREFILL 0.5f
-
-static kn_rng rng;
-
-static float *random_array(long n, float bound) {
-  float *x = malloc((size_t)(n > 0 ? n : 1) * sizeof(float));
-  kn_rng_fill_symmetric(&rng, x, n, bound);
-  return x;
-}
-
-static float *filled_array(long n, float value) {
-  float *x = malloc((size_t)(n > 0 ? n : 1) * sizeof(float));
-  for (long i = 0; i < n; i++) x[i] = value;
-  return x;
-}
-
-static double dot(const float *out, const float *r, long n) {
-  double s = 0.0;
-  for (long i = 0; i < n; i++) s += (double)out[i] * r[i];
-  return s;
-}
+#include "tests/layer_check.h"
 
 /* What gradcheck perturbs: x[0..n) whose analytic gradient (pre-filled, then accumulated into
  * by backward) is grad. */

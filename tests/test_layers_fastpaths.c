@@ -14,28 +14,7 @@
 #include "kernels/layers.h"
 #include "kernels/rng.h"
 #include "tests/check.h"
-
-#define PREFILL 0.5f
-
-static kn_rng rng;
-
-static float *random_array(long n, float bound) {
-  float *x = malloc((size_t)(n > 0 ? n : 1) * sizeof(float));
-  kn_rng_fill_symmetric(&rng, x, n, bound);
-  return x;
-}
-
-static float *filled_array(long n, float value) {
-  float *x = malloc((size_t)(n > 0 ? n : 1) * sizeof(float));
-  for (long i = 0; i < n; i++) x[i] = value;
-  return x;
-}
-
-static double dot(const float *a, const float *b, long n) {
-  double s = 0.0;
-  for (long i = 0; i < n; i++) s += (double)a[i] * b[i];
-  return s;
-}
+#include "tests/layer_check.h"
 
 /* Largest |got - PREFILL - want| relative to max(1, |want|). */
 static double grad_error(const float *got, const double *want, long n) {
