@@ -217,43 +217,11 @@ def finish(fig, study, path, note=""):
     return path
 
 
-def grouped_bars(ax, study, settings, variants, value_fn, ylabel):
-    """One group of bars per setting, one bar per variant; median with IQR error bars."""
-    width = 0.8 / max(1, len(variants))
-    for j, variant in enumerate(variants):
-        xs, meds, lo, hi = [], [], [], []
-        for i, setting in enumerate(settings):
-            values = study.run_values(setting, variant, value_fn)
-            if not values:
-                continue
-            med, err = errbar(values)
-            xs.append(i + (j - (len(variants) - 1) / 2) * width)
-            meds.append(med)
-            lo += err[0]
-            hi += err[1]
-        if xs:
-            ax.bar(xs, meds, width, yerr=[lo, hi], capsize=2, label=study.label(variant),
-                   color=study.color(variant), edgecolor="black", linewidth=0.4)
-    ax.set_xticks(range(len(settings)))
-    ax.set_xticklabels([setting_label(s) for s in settings], rotation=45, ha="right", fontsize=8)
-    ax.set_ylabel(ylabel)
-    ax.grid(axis="y", alpha=0.3)
-
-
-def wide_figure(n_groups, height=5.2):
-    return plt.figure(figsize=(max(8.0, min(40.0, 3.5 + 0.55 * n_groups)), height))
-
-
-def main_axes(fig, bottom, height):
-    """Axes with fixed room in inches: 1 left for the y label, 2.3 right for the legend."""
-    width_in = fig.get_size_inches()[0]
-    left = 1.0 / width_in
-    return fig.add_axes([left, bottom, 1.0 - left - 2.3 / width_in, height])
-
-
-def variant_bars(ax, study, settings, variants, values_fn, reference, reference_label):
+def variant_bars(ax, study, settings, variants, values_fn, reference=None,
+                 reference_label=""):
     """One bar per (setting, variant) with values: median and interquartile error bar of
-    values_fn(setting, variant) (None or empty: no bar), and the study's reference line."""
+    values_fn(setting, variant) (None or empty: no bar), and the study's reference line
+    when given."""
     width = 0.8 / max(1, len(variants))
     for j, variant in enumerate(variants):
         xs, meds, lo, hi = [], [], [], []
@@ -269,9 +237,32 @@ def variant_bars(ax, study, settings, variants, values_fn, reference, reference_
         if xs:
             ax.bar(xs, meds, width, yerr=[lo, hi], capsize=2, label=study.label(variant),
                    color=study.color(variant), edgecolor="black", linewidth=0.4)
+    if reference is None:
+        return
     ax.axhline(reference, color="red", linestyle="--", linewidth=1)
     ax.text(0.01, reference, reference_label, transform=ax.get_yaxis_transform(), color="red",
             va="bottom", fontsize=8)
+
+
+def grouped_bars(ax, study, settings, variants, value_fn, ylabel):
+    """One group of bars per setting, one bar per variant; median with IQR error bars."""
+    variant_bars(ax, study, settings, variants,
+                 lambda setting, variant: study.run_values(setting, variant, value_fn))
+    ax.set_xticks(range(len(settings)))
+    ax.set_xticklabels([setting_label(s) for s in settings], rotation=45, ha="right", fontsize=8)
+    ax.set_ylabel(ylabel)
+    ax.grid(axis="y", alpha=0.3)
+
+
+def wide_figure(n_groups, height=5.2):
+    return plt.figure(figsize=(max(8.0, min(40.0, 3.5 + 0.55 * n_groups)), height))
+
+
+def main_axes(fig, bottom, height):
+    """Axes with fixed room in inches: 1 left for the y label, 2.3 right for the legend."""
+    width_in = fig.get_size_inches()[0]
+    left = 1.0 / width_in
+    return fig.add_axes([left, bottom, 1.0 - left - 2.3 / width_in, height])
 
 
 def figure_compute(study, out):
