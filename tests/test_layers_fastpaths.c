@@ -246,10 +246,60 @@ static void test_maxpool_3x3_whole(void) {
   free(inp);
 }
 
+/* ---- max pool, every window inside the plane: the 4-lane path against a scalar scan ------- */
+
+/* PyTorch's rule, one window at a time: the first maximum in row-major order, the last NaN. */
+static int maxpool_matches_scan(const kn_pool2d *pool, const float *inp, const float *out,
+                                const int32_t *arg, int B) {
+  const int H = pool->in_h, W = pool->in_w, OH = pool->out_h, OW = pool->out_w;
+  for (long p = 0; p < (long)B * pool->channels; p++)
+    for (int oh = 0; oh < OH; oh++)
+      for (int ow = 0; ow < OW; ow++) {
+        const float *in = inp + p * H * W;
+        int best = oh * pool->stride_h * W + ow * pool->stride_w;
+        for (int kh = 0; kh < pool->kernel_h; kh++)
+          for (int kw = 0; kw < pool->kernel_w; kw++) {
+            const int at = (oh * pool->stride_h + kh) * W + ow * pool->stride_w + kw;
+            if (in[at] > in[best] || isnan(in[at])) best = at;
+          }
+        const long o = (p * OH + oh) * OW + ow;
+        const int same = isnan(in[best]) ? isnan(out[o]) : out[o] == in[best];
+        if (!same || arg[o] != best) return 0;
+      }
+  return 1;
+}
+
+static void test_maxpool_inside_shapes(void) {
+  /* C, H, W, kernel, stride, ceil_mode, B: SqueezeNet's three pools, VGG/CNN's 2x2, an
+   * overlapping stride-1 window; B * C * OH * OW is not a multiple of 4 in some (scalar tail) */
+  const int shapes[][7] = {{3, 15, 15, 3, 2, 1, 3}, {5, 7, 7, 3, 2, 1, 2}, {7, 3, 3, 3, 2, 1, 3},
+                           {3, 8, 8, 2, 2, 0, 3},   {2, 5, 5, 2, 2, 0, 1}, {3, 6, 5, 3, 1, 0, 1}};
+  for (size_t k = 0; k < sizeof shapes / sizeof shapes[0]; k++) {
+    const int *g = shapes[k], B = g[6];
+    kn_pool2d pool;
+    CHECK(kn_pool2d_init(&pool, g[0], g[1], g[2], g[3], g[4], 0, g[5]) == 0);
+    const long n_in = (long)B * g[0] * g[1] * g[2],
+               n_out = (long)B * g[0] * pool.out_h * pool.out_w;
+    float *inp = random_array(n_in, 1.0f), *out = filled_array(n_out, 0.0f);
+    int32_t *arg = calloc((size_t)n_out, sizeof *arg);
+    for (long i = 0; i < n_in; i++) { /* ReLU-like ties at 0, repeated values, a few NaNs */
+      if (inp[i] < 0.0f) inp[i] = 0.0f;
+      if (i % 5 == 2) inp[i] = 0.5f;
+      if (i % 37 == 11) inp[i] = NAN;
+    }
+    kn_maxpool2d_forward(&pool, out, arg, inp, B);
+    CHECK_MSG(maxpool_matches_scan(&pool, inp, out, arg, B),
+              "maxpool %dx%d k%d s%d on B=%d x C=%d: values or argmax differ from the scan", g[1],
+              g[2], g[3], g[4], B, g[0]);
+    free(inp), free(out), free(arg);
+  }
+}
+
 int main(void) {
   kn_rng_seed(&rng, 4242);
   test_conv();
   test_linear_repeated_49();
   test_maxpool_3x3_whole();
+  test_maxpool_inside_shapes();
   return check_summary("test_layers_fastpaths");
 }
