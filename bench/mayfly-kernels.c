@@ -14,11 +14,13 @@
  * A model row counts the NOMINAL FLOPs of torchvision's layers, so its GFLOP/s and peak_% are
  * "effective" numbers: where a model runs a layer with fewer FLOPs than nominal (VGG11 fuses
  * AdaptiveAvgPool2d((7,7)) on a 1x1 map into classifier.0 and runs a 512-wide instead of a
- * 25088-wide Linear, see kernels/vgg.c) the effective rate can exceed the sgemm peak; the text
+ * 25088-wide Linear, see kernels/vgg.c; a padded 3x3 conv on a 1x1 map runs its centre tap only,
+ * as in SqueezeNet's last fire modules) the effective rate can exceed the sgemm peak; the text
  * output then adds a '#' line with the FLOPs actually executed and their rate. A layer row times
  * the layer the way its model runs it and counts the FLOPs it executes (for VGG11's
  * classifier.0: the fused 512-wide Linear plus the weight fold and gradient broadcast, which
- * cost memory traffic but no counted FLOPs), so layer rows stay at or below the peak.
+ * cost memory traffic but no counted FLOPs), so layer rows stay at or below the peak; layers of
+ * a model whose kind says cnhw (SqueezeNet) are timed with the CNHW convolution it runs.
  * Peak: the best GFLOP/s of --iterations cblas_sgemm calls on N x N matrices (N = --peak-n, at
  * least 20 runs) with the same threads; its row's median_ms is that best time. Timing: each row
  * is the median of --iterations (-i; --repeat is an alias) timed runs after --warmup runs; the box
@@ -256,6 +258,9 @@ static double layer_flops(const layer_spec *l, int B, int first, int executed) {
     if (kn_conv2d_init(&c, l->in, l->out, l->kernel, l->stride, l->padding, l->groups, l->h, l->w))
       return 0;
     macs = (double)B * l->out * c.out_h * c.out_w * (l->in / l->groups) * l->kernel * l->kernel;
+    /* on a 1x1 map only the centre tap meets the input, and the kernels run only that one */
+    if (executed && c.groups == 1 && c.in_h == 1 && c.in_w == 1 && c.out_h == 1 && c.out_w == 1)
+      macs = l->padding < l->kernel ? (double)B * l->out * l->in : 0.0;
   }
   return 2.0 * macs * (first ? 2.0 : 3.0);
 }
@@ -305,6 +310,8 @@ static int time_layer(const kernels_config *c, const layer_spec *l, int first, d
   const int B = c->batch;
   kn_conv2d conv = {0};
   size_t nin, nout, nweight, ws = 0;
+  const kn_model_kind *kind = kn_model_find(l->model);
+  const int cnhw = kind && kind->cnhw; /* time the layer on the layout its model uses */
   if (l->type == KN_LAYER_CONV) {
     if (kn_conv2d_init(&conv, l->in, l->out, l->kernel, l->stride, l->padding, l->groups, l->h,
                        l->w)) {
@@ -313,7 +320,7 @@ static int time_layer(const kernels_config *c, const layer_spec *l, int first, d
     }
     nin = (size_t)B * l->in * l->h * l->w, nout = (size_t)B * l->out * conv.out_h * conv.out_w;
     nweight = (size_t)l->out * (l->in / l->groups) * l->kernel * l->kernel;
-    ws = kn_conv2d_workspace_floats(&conv, B);
+    ws = cnhw ? kn_conv2d_cnhw_workspace_floats(&conv, B) : kn_conv2d_workspace_floats(&conv, B);
   } else {
     nin = (size_t)B * l->in, nout = (size_t)B * l->out, nweight = (size_t)l->in * l->out;
     if (l->repeats > 1) { /* input (B, in/repeats); folded weight and its gradient */
@@ -340,8 +347,13 @@ static int time_layer(const kernels_config *c, const layer_spec *l, int first, d
   for (int i = 0; i < c->warmup + c->repeat; i++) {
     double start = now_s();
     if (l->type == KN_LAYER_CONV) {
-      kn_conv2d_forward(&conv, p[1], p[0], p[2], bias, B, p[8]);
-      kn_conv2d_backward(&conv, dinp, p[6], dbias, p[4], p[0], p[2], B, p[8]);
+      if (cnhw) {
+        kn_conv2d_cnhw_forward(&conv, p[1], p[0], p[2], bias, B, p[8]);
+        kn_conv2d_cnhw_backward(&conv, dinp, p[6], dbias, p[4], p[0], p[2], B, p[8]);
+      } else {
+        kn_conv2d_forward(&conv, p[1], p[0], p[2], bias, B, p[8]);
+        kn_conv2d_backward(&conv, dinp, p[6], dbias, p[4], p[0], p[2], B, p[8]);
+      }
     } else if (l->repeats > 1) {
       const int C = l->in / l->repeats;
       float *folded = p[8], *dfolded = p[8] + (size_t)l->out * C;

@@ -35,6 +35,16 @@ void kn_relu_backward(float *dinp, const float *dout, const float *out, long n) 
   for (; i < n; i++) dinp[i] += relu_grad(out[i], dout[i]);
 }
 
+void kn_relu_backward_store(float *dinp, const float *dout, const float *out, long n) {
+  long i = 0;
+  for (; i + KN_VEC <= n; i += KN_VEC) {
+    float r[KN_VEC];
+    for (int j = 0; j < KN_VEC; j++) r[j] = relu_grad(out[i + j], dout[i + j]);
+    for (int j = 0; j < KN_VEC; j++) dinp[i + j] = r[j];
+  }
+  for (; i < n; i++) dinp[i] = relu_grad(out[i], dout[i]);
+}
+
 /* The four MobileNetV3 activations spell out one select per pass over the block: GCC 12's
  * -O2 vectoriser gives up on a chain of selects inside one statement. */
 

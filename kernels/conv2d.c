@@ -22,7 +22,11 @@
  *    side, (C/groups*KH*KW, n*OH*OW), so the gemm is wide enough to run near sgemm peak; the
  *    (OC/groups, n*OH*OW) result is copied plane by plane into NCHW.
  *  im2col/col2im read and write through a zero-bordered copy of each sample's planes (see
- *  pad_planes): no bounds tests and no library call per short row.
+ *  pad_planes): no bounds tests and no library call per short row; unpadded convolutions read
+ *  the input in place.
+ * kn_conv2d_cnhw_*: the same convolution on CNHW tensors (SqueezeNet): the B samples' planes of
+ *  a channel lie side by side, so each group is one gemm over all B*OH*OW columns with no copy
+ *  of inputs or results, and a 1x1 (or single-tap) convolution runs on the input itself.
  * Workspace: kn_conv2d_workspace_floats() floats, shared by forward and backward; the model
  * allocates it once for max_batch (the largest over its layers) and passes it in. */
 #include <cblas.h>
@@ -188,38 +192,45 @@ static inline void copy_plane(float *dst, const float *src, size_t n) {
  * On VGG's 8x8..2x2 planes rows are 8..2 floats long, and the per-row library calls of the
  * clipped version cost more than the copying itself (VGG's 2x2 layers spent a third of their
  * time there). */
-static void pad_planes(const kn_conv2d *conv, const float *inp, float *padded) {
+static void pad_planes(const kn_conv2d *conv, const float *inp, size_t channel_stride,
+                       float *padded) {
   const int channels = conv->in_channels / conv->groups, H = conv->in_h, W = conv->in_w;
   const int Hp = H + 2 * conv->pad_h, Wp = W + 2 * conv->pad_w;
   memset(padded, 0, padded_floats(conv) * sizeof(float));
   for (int c = 0; c < channels; c++)
     for (int ih = 0; ih < H; ih++) {
       float *dst = padded + ((size_t)c * Hp + ih + conv->pad_h) * Wp + conv->pad_w;
-      const float *src = inp + ((size_t)c * H + ih) * W;
+      const float *src = inp + (size_t)c * channel_stride + (size_t)ih * W;
       copy_short(dst, src, W);
     }
 }
 
-/* One sample's channels [C/groups planes of H*W] -> its OH*OW columns of col, whose rows are
- * ldcol floats apart. Padding becomes zeros. padded: padded_floats() of scratch. */
-static void im2col(const kn_conv2d *conv, const float *inp, float *col, size_t ldcol,
-                   float *padded) {
+/* One sample's channels [C/groups planes of H*W, channel_stride floats apart: H*W in NCHW,
+ * B*H*W in CNHW] -> its OH*OW columns of col, whose rows are ldcol floats apart. Padding becomes
+ * zeros. padded: padded_floats() of scratch. */
+static void im2col(const kn_conv2d *conv, const float *inp, size_t channel_stride, float *col,
+                   size_t ldcol, float *padded) {
   if (is_pointwise(conv)) { /* each channel plane is one row of col */
     const size_t plane = (size_t)conv->in_h * conv->in_w;
     for (int c = 0; c < conv->in_channels / conv->groups; c++)
-      copy_plane(col + c * ldcol, inp + c * plane, plane);
+      copy_plane(col + c * ldcol, inp + c * channel_stride, plane);
     return;
   }
   const int channels = conv->in_channels / conv->groups;
   const int Hp = conv->in_h + 2 * conv->pad_h, Wp = conv->in_w + 2 * conv->pad_w;
   const int KH = conv->kernel_h, KW = conv->kernel_w, OH = conv->out_h, OW = conv->out_w;
   const int sh = conv->stride_h, sw = conv->stride_w;
-  pad_planes(conv, inp, padded);
+  const float *planes = inp; /* unpadded: read the input in place */
+  size_t plane_stride = channel_stride;
+  if (conv->pad_h || conv->pad_w) {
+    pad_planes(conv, inp, channel_stride, padded);
+    planes = padded, plane_stride = (size_t)Hp * Wp;
+  }
   for (int c = 0; c < channels; c++)
     for (int kh = 0; kh < KH; kh++)
       for (int kw = 0; kw < KW; kw++) {
         float *row = col + ((size_t)(c * KH + kh) * KW + kw) * ldcol;
-        const float *src = padded + ((size_t)c * Hp + kh) * Wp + kw;
+        const float *src = planes + c * plane_stride + (size_t)kh * Wp + kw;
         for (int oh = 0; oh < OH; oh++) {
           float *dst = row + (size_t)oh * OW;
           const float *s = src + (size_t)oh * sh * Wp;
@@ -233,11 +244,11 @@ static void im2col(const kn_conv2d *conv, const float *inp, float *col, size_t l
 
 /* The adjoint of im2col: adds the columns back onto the input planes (dinp += ...). */
 static void col2im(const kn_conv2d *conv, const float *col, size_t ldcol, float *dinp,
-                   float *padded) {
+                   size_t channel_stride, float *padded) {
   if (is_pointwise(conv)) {
     const size_t plane = (size_t)conv->in_h * conv->in_w;
     for (int c = 0; c < conv->in_channels / conv->groups; c++)
-      kn_vec_add(dinp + c * plane, col + c * ldcol, plane);
+      kn_vec_add(dinp + c * channel_stride, col + c * ldcol, plane);
     return;
   }
   const int channels = conv->in_channels / conv->groups, H = conv->in_h, W = conv->in_w;
@@ -260,7 +271,7 @@ static void col2im(const kn_conv2d *conv, const float *col, size_t ldcol, float 
         }
       }
     for (int ih = 0; ih < H; ih++)
-      add_short(dinp + ((size_t)c * H + ih) * W,
+      add_short(dinp + (size_t)c * channel_stride + (size_t)ih * W,
                 padded + ((size_t)c * Hp + ih + conv->pad_h) * Wp + conv->pad_w, W);
   }
 }
@@ -602,7 +613,7 @@ void kn_conv2d_forward(const kn_conv2d *conv, float *out, const float *inp, cons
         float *dst = out + ((size_t)b0 * conv->out_channels + (size_t)g * OCg) * plane;
         const float *col = in;
         if (!is_pointwise(conv)) {
-          im2col(conv, in, workspace, plane, padded_scratch(conv, workspace, 1));
+          im2col(conv, in, in_plane, workspace, plane, padded_scratch(conv, workspace, 1));
           col = workspace;
         }
         float beta = 0.0f;
@@ -617,7 +628,7 @@ void kn_conv2d_forward(const kn_conv2d *conv, float *out, const float *inp, cons
       float *col = workspace, *result = workspace + (size_t)K * columns;
       for (int s = 0; s < count; s++)
         im2col(conv, inp + ((size_t)(b0 + s) * conv->in_channels + (size_t)g * Cg) * in_plane,
-               col + s * plane, columns, padded_scratch(conv, workspace, n));
+               in_plane, col + s * plane, columns, padded_scratch(conv, workspace, n));
       cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, OCg, (int)columns, K, 1.0f, w, K, col,
                   (int)columns, 0.0f, result, (int)columns);
       for (int s = 0; s < count; s++)
@@ -673,20 +684,22 @@ void kn_conv2d_backward(const kn_conv2d *conv, float *dinp, float *dweight, floa
                         grad, (int)plane, 1.0f, dinp + in_offset, (int)plane);
           continue;
         }
-        im2col(conv, inp + in_offset, workspace, plane, padded_scratch(conv, workspace, 1));
+        im2col(conv, inp + in_offset, in_plane, workspace, plane,
+               padded_scratch(conv, workspace, 1));
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, OCg, K, (int)plane, 1.0f, grad,
                     (int)plane, workspace, (int)plane, 1.0f, dw, K);
         if (dinp) {
           cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, K, (int)plane, OCg, 1.0f, w, K, grad,
                       (int)plane, 0.0f, workspace, (int)plane);
-          col2im(conv, workspace, plane, dinp + in_offset, padded_scratch(conv, workspace, 1));
+          col2im(conv, workspace, plane, dinp + in_offset, in_plane,
+                 padded_scratch(conv, workspace, 1));
         }
         continue;
       }
       float *col = workspace, *grad = workspace + (size_t)K * columns;
       for (int s = 0; s < count; s++) {
         im2col(conv, inp + ((size_t)(b0 + s) * conv->in_channels + (size_t)g * Cg) * in_plane,
-               col + s * plane, columns, padded_scratch(conv, workspace, n));
+               in_plane, col + s * plane, columns, padded_scratch(conv, workspace, n));
         for (int o = 0; o < OCg; o++)
           copy_plane(grad + (size_t)o * columns + s * plane,
                      dout + ((size_t)(b0 + s) * conv->out_channels + g * OCg + o) * plane, plane);
@@ -699,8 +712,104 @@ void kn_conv2d_backward(const kn_conv2d *conv, float *dinp, float *dweight, floa
         for (int s = 0; s < count; s++)
           col2im(conv, col + s * plane, columns,
                  dinp + ((size_t)(b0 + s) * conv->in_channels + (size_t)g * Cg) * in_plane,
-                 padded_scratch(conv, workspace, n));
+                 in_plane, padded_scratch(conv, workspace, n));
       }
     }
+  }
+}
+
+/* ---- CNHW: one gemm per group over the whole batch ------------------------------------------ */
+
+/* A 1x1 stride-1 unpadded convolution, or one whose only live tap is a single weight slice
+ * (1x1 planes): the (C, B*plane) input is the gemm operand itself. */
+static int cnhw_direct(const kn_conv2d *conv) {
+  return is_single_tap(conv) || (is_pointwise(conv) && conv->groups == 1);
+}
+
+size_t kn_conv2d_cnhw_workspace_floats(const kn_conv2d *conv, int max_batch) {
+  if (cnhw_direct(conv))
+    return conv->kernel_h == 1 && conv->kernel_w == 1
+               ? 0
+               : (size_t)2 * conv->out_channels * conv->in_channels;
+  const size_t columns = (size_t)max_batch * conv->out_h * conv->out_w;
+  return (size_t)col_rows(conv) * columns + (is_pointwise(conv) ? 0 : padded_floats(conv));
+}
+
+/* col (K, B*OH*OW) of group g: sample s's columns at s*OH*OW, its channel planes B*H*W apart. */
+static void cnhw_im2col(const kn_conv2d *conv, const float *inp, int g, int B, float *col,
+                        float *padded) {
+  const size_t in_plane = (size_t)conv->in_h * conv->in_w,
+               plane = (size_t)conv->out_h * conv->out_w;
+  const float *group = inp + (size_t)g * (conv->in_channels / conv->groups) * B * in_plane;
+  for (int s = 0; s < B; s++)
+    im2col(conv, group + s * in_plane, B * in_plane, col + s * plane, (size_t)B * plane, padded);
+}
+
+void kn_conv2d_cnhw_forward(const kn_conv2d *conv, float *out, const float *inp,
+                            const float *weight, const float *bias, int B, float *workspace) {
+  const int G = conv->groups, OCg = conv->out_channels / G, K = col_rows(conv);
+  const int columns = B * conv->out_h * conv->out_w;
+  const float *w = weight;
+  if (cnhw_direct(conv) && !(w = tap_weight(conv, weight, workspace))) {
+    for (int o = 0; o < conv->out_channels; o++) /* no tap meets the input: bias only */
+      kn_vec_fill(out + (size_t)o * columns, bias ? bias[o] : 0.0f, (size_t)columns);
+    return;
+  }
+  for (int o = 0; bias && o < conv->out_channels; o++)
+    kn_vec_fill(out + (size_t)o * columns, bias[o], (size_t)columns);
+  const float beta = bias ? 1.0f : 0.0f;
+  if (cnhw_direct(conv)) {
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, conv->out_channels, columns,
+                conv->in_channels, 1.0f, w, conv->in_channels, inp, columns, beta, out, columns);
+    return;
+  }
+  for (int g = 0; g < G; g++) {
+    cnhw_im2col(conv, inp, g, B, workspace, workspace + (size_t)K * columns);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, OCg, columns, K, 1.0f,
+                weight + (size_t)g * OCg * K, K, workspace, columns, beta,
+                out + (size_t)g * OCg * columns, columns);
+  }
+}
+
+void kn_conv2d_cnhw_backward(const kn_conv2d *conv, float *dinp, float *dweight, float *dbias,
+                             const float *dout, const float *inp, const float *weight, int B,
+                             float *workspace) {
+  const int G = conv->groups, OCg = conv->out_channels / G, K = col_rows(conv);
+  const int C = conv->in_channels, OC = conv->out_channels;
+  const int columns = B * conv->out_h * conv->out_w;
+  for (int o = 0; dbias && o < OC; o++)
+    dbias[o] += kn_vec_sum_all(dout + (size_t)o * columns, (size_t)columns);
+  if (cnhw_direct(conv)) {
+    const float *w = tap_weight(conv, weight, workspace);
+    if (!w) return; /* no tap meets the input: only the bias has a gradient */
+    const int whole = conv->kernel_h == 1 && conv->kernel_w == 1;
+    float *dw = whole ? dweight : workspace + (size_t)OC * C;
+    if (!whole) memset(dw, 0, (size_t)OC * C * sizeof(float));
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, OC, C, columns, 1.0f, dout, columns, inp,
+                columns, 1.0f, dw, C);
+    if (dinp)
+      cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, C, columns, OC, 1.0f, w, C, dout,
+                  columns, 1.0f, dinp, columns);
+    if (!whole) {
+      const size_t taps = (size_t)conv->kernel_h * conv->kernel_w;
+      const size_t tap = (size_t)conv->pad_h * conv->kernel_w + conv->pad_w;
+      for (size_t i = 0; i < (size_t)OC * C; i++) dweight[i * taps + tap] += dw[i];
+    }
+    return;
+  }
+  const size_t in_plane = (size_t)conv->in_h * conv->in_w,
+               plane = (size_t)conv->out_h * conv->out_w;
+  float *col = workspace, *padded = workspace + (size_t)K * columns;
+  for (int g = 0; g < G; g++) {
+    const float *grad = dout + (size_t)g * OCg * columns;
+    cnhw_im2col(conv, inp, g, B, col, padded);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, OCg, K, columns, 1.0f, grad, columns, col,
+                columns, 1.0f, dweight + (size_t)g * OCg * K, K);
+    if (!dinp) continue; /* col becomes dcol: the gradient of the im2col matrix */
+    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, K, columns, OCg, 1.0f,
+                weight + (size_t)g * OCg * K, K, grad, columns, 0.0f, col, columns);
+    float *group = dinp + (size_t)g * (C / G) * B * in_plane;
+    for (int s = 0; s < B; s++)
+      col2im(conv, col + s * plane, (size_t)B * plane, group + s * in_plane, B * in_plane, padded);
   }
 }

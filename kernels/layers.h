@@ -53,6 +53,9 @@ void kn_linear_repeated_backward(float *dinp, float *dweight, float *dbias, cons
 void kn_relu_forward(float *out, const float *inp, long n);
 /* dinp += dout where out > 0. Takes the forward OUTPUT, so an in-place forward still works. */
 void kn_relu_backward(float *dinp, const float *dout, const float *out, long n);
+/* The same gradient stored instead of added: dinp = dout where out > 0, else 0. dinp may equal
+ * dout (in place), so a model whose ReLU output has no other consumer needs no zeroed buffer. */
+void kn_relu_backward_store(float *dinp, const float *dout, const float *out, long n);
 /* Hardswish: out = x relu6(x + 3) / 6 (in place allowed). Backward takes the INPUT; derivative
  * 1 at x = 3. */
 void kn_hardswish_forward(float *out, const float *inp, long n);
@@ -91,6 +94,19 @@ void kn_conv2d_forward(const kn_conv2d *conv, float *out, const float *inp, cons
 void kn_conv2d_backward(const kn_conv2d *conv, float *dinp, float *dweight, float *dbias,
                         const float *dout, const float *inp, const float *weight, int B,
                         float *workspace);
+
+/* The same convolution on CNHW tensors: inp (C,B,H,W), out (OC,B,OH,OW), i.e. each channel's
+ * planes of all B samples side by side. Every group is then one gemm over all B*OH*OW columns
+ * (no per-sample copies, and a 1x1 convolution needs no im2col at all), and a channel concat is
+ * two adjacent blocks: what SqueezeNet's fire modules want. Weights, bias and their gradients
+ * are laid out exactly as in the NCHW calls. Workspace: kn_conv2d_cnhw_workspace_floats(). */
+size_t kn_conv2d_cnhw_workspace_floats(const kn_conv2d *conv, int max_batch);
+void kn_conv2d_cnhw_forward(const kn_conv2d *conv, float *out, const float *inp,
+                            const float *weight, const float *bias, int B, float *workspace);
+/* dout (OC,B,OH,OW). dinp (C,B,H,W) +=, dweight +=, dbias +=; dinp and dbias may be NULL. */
+void kn_conv2d_cnhw_backward(const kn_conv2d *conv, float *dinp, float *dweight, float *dbias,
+                             const float *dout, const float *inp, const float *weight, int B,
+                             float *workspace);
 
 /* ---- batchnorm.c (nn.BatchNorm2d, affine, track_running_stats) ---------------------------- */
 /* inp, out (B,C,HW) (HW = 1: BatchNorm1d on (B,C)); weight, bias (C). Training mode: normalises
@@ -159,6 +175,9 @@ void kn_channel_scale_forward(float *out, const float *inp, const float *scale, 
 /* dinp (B,C,HW) += dout scale; dscale (B,C) += sum over HW of dout inp; either may be NULL. */
 void kn_channel_scale_backward(float *dinp, float *dscale, const float *dout, const float *inp,
                                const float *scale, int B, int C, int HW);
+/* src (A,C,plane) -> dst (C,A,plane): NCHW <-> CNHW (A = B samples, or the other way round with
+ * A = C channels). dst and src must not overlap. */
+void kn_swap_outer_planes(float *dst, const float *src, int A, int C, long plane);
 /* out = a + b over n floats (residual connection). */
 void kn_add_forward(float *out, const float *a, const float *b, long n);
 /* da += dout, db += dout; either may be NULL. */

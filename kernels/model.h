@@ -36,6 +36,9 @@ typedef struct {
   /* PyTorch BatchNorm momentum for kn_model_update_buffers (torchvision's MobileNetV3: 0.01);
    * 0 means PyTorch's default 0.1. Models without batch norm leave it 0. */
   float bn_momentum;
+  /* 1 when the model's convolutions run on CNHW tensors (kn_conv2d_cnhw_*), so that benchmarks
+   * time its layers the same way; 0 for NCHW. */
+  int cnhw;
   /* Allocate activations for up to max_batch samples, parameters initialised from seed
    * (PyTorch default init scheme). Returns 0, or -1 with a message in err. */
   int (*init)(kn_model *m, int max_batch, uint64_t seed, char *err, size_t errlen);

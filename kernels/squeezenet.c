@@ -16,7 +16,14 @@
  * Init (torchvision): kaiming_uniform_ (bound sqrt(6 / fan_in)) for every conv except the
  * final one, N(0, 0.01^2) for classifier.1.weight, biases 0; one kn_rng stream in state_dict
  * order. Dropout: off unless m->dropout_seed != 0 (mask seed derived from it; vary it per step
- * for fresh masks). ReLUs run in place; all activations come from one arena. */
+ * for fresh masks). ReLUs run in place; all activations come from one arena.
+ * Layout: the features run on CNHW tensors (channel-major, the B samples' planes of a channel
+ * side by side; kn_conv2d_cnhw_*): every convolution is one gemm over all B*H*W columns, the
+ * 1x1 ones need no im2col, and a fire module's two expand convs write their halves of the
+ * concatenation in place (the channel concat of CNHW tensors is two adjacent blocks). Max
+ * pooling works plane by plane and does not care about the order of the planes. The input is
+ * swapped to CNHW on entry and the 512 final features back to NCHW for the classifier, whose
+ * dropout mask therefore has the same element order as in NCHW (1x1 planes: a few kB). */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -35,11 +42,10 @@ typedef struct {
   kn_pool2d pool;             /* STAGE_POOL */
   int param;                  /* index of the first parameter tensor */
   int channels, h, w;         /* output geometry */
-  float *out, *dout;          /* the stage's output and its gradient */
+  float *out, *dout;          /* the stage's output (CNHW; fire: expand1 then expand3 channels)
+                                 and its gradient (turned into the pre-ReLU one in place) */
   int32_t *argmax;            /* pools */
-  float *dpre;                /* convs: gradient before the ReLU */
-  float *sq, *dsq, *dsqpre;   /* fire: squeeze output (ReLU in place) and its gradients */
-  float *e1, *e3, *de1, *de3, *de1pre, *de3pre; /* fire: expand outputs and gradients */
+  float *sq, *dsq;            /* fire: squeeze output (ReLU in place) and its gradient */
 } sq_stage;
 
 typedef struct {
@@ -48,10 +54,12 @@ typedef struct {
   int final_param, final_h, final_w;
   kn_arena arena;
   float *workspace;
+  float *input;    /* x swapped to CNHW */
+  float *features; /* the last stage's output swapped back to NCHW */
   float *dropped, *mask, *cls, *logits, *probs;
-  float *grad_start;
+  float *grad_start; /* the gradients backward accumulates into, zeroed each step */
   size_t grad_floats;
-  float *ddropped, *dcls, *dclspre, *dlogits;
+  float *dfeatures, *ddropped, *dcls, *dclspre, *dlogits;
 } sq_state;
 
 static size_t max_size(size_t a, size_t b) {
@@ -65,25 +73,24 @@ static void sq_layout(sq_state *s, int max_batch) {
   for (int k = 0; k < NUM_STAGES; k++) {
     sq_stage *st = &s->stages[k];
     if (st->type == STAGE_POOL) continue;
-    ws = max_size(ws, kn_conv2d_workspace_floats(&st->conv, max_batch));
+    ws = max_size(ws, kn_conv2d_cnhw_workspace_floats(&st->conv, max_batch));
     if (st->type == STAGE_FIRE) {
-      ws = max_size(ws, kn_conv2d_workspace_floats(&st->expand1, max_batch));
-      ws = max_size(ws, kn_conv2d_workspace_floats(&st->expand3, max_batch));
+      ws = max_size(ws, kn_conv2d_cnhw_workspace_floats(&st->expand1, max_batch));
+      ws = max_size(ws, kn_conv2d_cnhw_workspace_floats(&st->expand3, max_batch));
     }
   }
   s->workspace = kn_arena_take(a, ws);
+  s->input = kn_arena_take(
+      a, B * s->stages[0].conv.in_channels * s->stages[0].conv.in_h * s->stages[0].conv.in_w);
   for (int k = 0; k < NUM_STAGES; k++) {
     sq_stage *st = &s->stages[k];
     size_t hw = (size_t)st->h * st->w;
     st->out = kn_arena_take(a, B * st->channels * hw);
     if (st->type == STAGE_POOL) st->argmax = kn_arena_take_int32(a, B * st->channels * hw);
-    if (st->type == STAGE_FIRE) {
-      st->sq = kn_arena_take(a, B * st->conv.out_channels * hw);
-      st->e1 = kn_arena_take(a, B * st->expand1.out_channels * hw);
-      st->e3 = kn_arena_take(a, B * st->expand3.out_channels * hw);
-    }
+    if (st->type == STAGE_FIRE) st->sq = kn_arena_take(a, B * st->conv.out_channels * hw);
   }
   const size_t fhw = (size_t)s->final_h * s->final_w;
+  s->features = kn_arena_take(a, B * FINAL_CHANNELS * fhw);
   s->dropped = kn_arena_take(a, B * FINAL_CHANNELS * fhw);
   s->mask = kn_arena_take(a, B * FINAL_CHANNELS * fhw);
   s->cls = kn_arena_take(a, B * CLASSES * fhw);
@@ -93,16 +100,9 @@ static void sq_layout(sq_state *s, int max_batch) {
     sq_stage *st = &s->stages[k];
     size_t hw = (size_t)st->h * st->w, n = B * st->channels * hw;
     st->dout = kn_arena_take(a, n);
-    if (st->type == STAGE_CONV) st->dpre = kn_arena_take(a, n);
-    if (st->type == STAGE_FIRE) {
-      st->dsq = kn_arena_take(a, B * st->conv.out_channels * hw);
-      st->dsqpre = kn_arena_take(a, B * st->conv.out_channels * hw);
-      st->de1 = kn_arena_take(a, B * st->expand1.out_channels * hw);
-      st->de1pre = kn_arena_take(a, B * st->expand1.out_channels * hw);
-      st->de3 = kn_arena_take(a, B * st->expand3.out_channels * hw);
-      st->de3pre = kn_arena_take(a, B * st->expand3.out_channels * hw);
-    }
+    if (st->type == STAGE_FIRE) st->dsq = kn_arena_take(a, B * st->conv.out_channels * hw);
   }
+  s->dfeatures = kn_arena_take(a, B * FINAL_CHANNELS * fhw);
   s->ddropped = kn_arena_take(a, B * FINAL_CHANNELS * fhw);
   s->dcls = kn_arena_take(a, B * CLASSES * fhw), s->dclspre = kn_arena_take(a, B * CLASSES * fhw);
   s->dlogits = kn_arena_take(a, B * CLASSES);
@@ -206,39 +206,39 @@ oom:
 
 static void sq_forward(kn_model *m, const float *x, int B, int training) {
   sq_state *s = m->state;
-  const float *inp = x;
+  const kn_conv2d *first = &s->stages[0].conv;
+  kn_swap_outer_planes(s->input, x, B, first->in_channels, (long)first->in_h * first->in_w);
+  const float *inp = s->input;
   for (int k = 0; k < NUM_STAGES; k++) {
     sq_stage *st = &s->stages[k];
-    const long hw = (long)st->h * st->w;
+    const long n_out = (long)B * st->channels * st->h * st->w;
     if (st->type == STAGE_CONV) {
-      kn_conv2d_forward(&st->conv, st->out, inp, kn_model_param(m, st->param),
-                        kn_model_param(m, st->param + 1), B, s->workspace);
-      kn_relu_forward(st->out, st->out, B * st->channels * hw);
+      kn_conv2d_cnhw_forward(&st->conv, st->out, inp, kn_model_param(m, st->param),
+                             kn_model_param(m, st->param + 1), B, s->workspace);
+      kn_relu_forward(st->out, st->out, n_out);
     } else if (st->type == STAGE_POOL) {
       kn_maxpool2d_forward(&st->pool, st->out, st->argmax, inp, B);
     } else {
-      const int S = st->conv.out_channels, E1 = st->expand1.out_channels;
-      const int E3 = st->expand3.out_channels;
-      kn_conv2d_forward(&st->conv, st->sq, inp, kn_model_param(m, st->param),
-                        kn_model_param(m, st->param + 1), B, s->workspace);
-      kn_relu_forward(st->sq, st->sq, B * S * hw);
-      kn_conv2d_forward(&st->expand1, st->e1, st->sq, kn_model_param(m, st->param + 2),
-                        kn_model_param(m, st->param + 3), B, s->workspace);
-      kn_relu_forward(st->e1, st->e1, B * E1 * hw);
-      kn_conv2d_forward(&st->expand3, st->e3, st->sq, kn_model_param(m, st->param + 4),
-                        kn_model_param(m, st->param + 5), B, s->workspace);
-      kn_relu_forward(st->e3, st->e3, B * E3 * hw);
-      kn_concat_channels_forward(st->out, st->e1, E1, st->e3, E3, B, (int)hw);
+      const long n_e1 = (long)B * st->expand1.out_channels * st->h * st->w;
+      kn_conv2d_cnhw_forward(&st->conv, st->sq, inp, kn_model_param(m, st->param),
+                             kn_model_param(m, st->param + 1), B, s->workspace);
+      kn_relu_forward(st->sq, st->sq, (long)B * st->conv.out_channels * st->h * st->w);
+      kn_conv2d_cnhw_forward(&st->expand1, st->out, st->sq, kn_model_param(m, st->param + 2),
+                             kn_model_param(m, st->param + 3), B, s->workspace);
+      kn_conv2d_cnhw_forward(&st->expand3, st->out + n_e1, st->sq, kn_model_param(m, st->param + 4),
+                             kn_model_param(m, st->param + 5), B, s->workspace);
+      kn_relu_forward(st->out, st->out, n_out); /* both halves of the concatenation */
     }
     inp = st->out;
   }
   const long fhw = (long)s->final_h * s->final_w;
+  kn_swap_outer_planes(s->features, inp, FINAL_CHANNELS, B, fhw);
   uint64_t seed = 0;
   if (training && m->dropout_seed) {
     uint64_t state = m->dropout_seed;
     seed = kn_splitmix64(&state) | 1;
   }
-  kn_dropout_forward(s->dropped, s->mask, inp, B * FINAL_CHANNELS * fhw, 0.5f, seed);
+  kn_dropout_forward(s->dropped, s->mask, s->features, B * FINAL_CHANNELS * fhw, 0.5f, seed);
   kn_conv2d_forward(&s->final_conv, s->cls, s->dropped, kn_model_param(m, s->final_param),
                     kn_model_param(m, s->final_param + 1), B, s->workspace);
   kn_relu_forward(s->cls, s->cls, B * CLASSES * fhw);
@@ -260,36 +260,33 @@ static float sq_train_step(kn_model *m, const float *x, const int32_t *y, int B,
   kn_conv2d_backward(&s->final_conv, s->ddropped, kn_model_grad(m, s->final_param),
                      kn_model_grad(m, s->final_param + 1), s->dclspre, s->dropped,
                      kn_model_param(m, s->final_param), B, s->workspace);
-  kn_dropout_backward(s->stages[NUM_STAGES - 1].dout, s->ddropped, s->mask,
-                      B * FINAL_CHANNELS * fhw);
+  kn_dropout_backward(s->dfeatures, s->ddropped, s->mask, B * FINAL_CHANNELS * fhw);
+  kn_swap_outer_planes(s->stages[NUM_STAGES - 1].dout, s->dfeatures, B, FINAL_CHANNELS, fhw);
   for (int k = NUM_STAGES - 1; k >= 0; k--) {
     sq_stage *st = &s->stages[k];
-    const float *inp = k ? s->stages[k - 1].out : x;
+    const float *inp = k ? s->stages[k - 1].out : s->input;
     float *dinp = k ? s->stages[k - 1].dout : NULL;
     const long hw = (long)st->h * st->w;
     if (st->type == STAGE_CONV) {
-      kn_relu_backward(st->dpre, st->dout, st->out, B * st->channels * hw);
-      kn_conv2d_backward(&st->conv, dinp, kn_model_grad(m, st->param),
-                         kn_model_grad(m, st->param + 1), st->dpre, inp,
-                         kn_model_param(m, st->param), B, s->workspace);
+      kn_relu_backward_store(st->dout, st->dout, st->out, B * st->channels * hw);
+      kn_conv2d_cnhw_backward(&st->conv, dinp, kn_model_grad(m, st->param),
+                              kn_model_grad(m, st->param + 1), st->dout, inp,
+                              kn_model_param(m, st->param), B, s->workspace);
     } else if (st->type == STAGE_POOL) {
       kn_maxpool2d_backward(&st->pool, dinp, st->dout, st->argmax, B);
     } else {
-      const int S = st->conv.out_channels, E1 = st->expand1.out_channels;
-      const int E3 = st->expand3.out_channels;
-      kn_concat_channels_backward(st->de1, st->de3, st->dout, E1, E3, B, (int)hw);
-      kn_relu_backward(st->de1pre, st->de1, st->e1, B * E1 * hw);
-      kn_relu_backward(st->de3pre, st->de3, st->e3, B * E3 * hw);
-      kn_conv2d_backward(&st->expand1, st->dsq, kn_model_grad(m, st->param + 2),
-                         kn_model_grad(m, st->param + 3), st->de1pre, st->sq,
-                         kn_model_param(m, st->param + 2), B, s->workspace);
-      kn_conv2d_backward(&st->expand3, st->dsq, kn_model_grad(m, st->param + 4),
-                         kn_model_grad(m, st->param + 5), st->de3pre, st->sq,
-                         kn_model_param(m, st->param + 4), B, s->workspace);
-      kn_relu_backward(st->dsqpre, st->dsq, st->sq, B * S * hw);
-      kn_conv2d_backward(&st->conv, dinp, kn_model_grad(m, st->param),
-                         kn_model_grad(m, st->param + 1), st->dsqpre, inp,
-                         kn_model_param(m, st->param), B, s->workspace);
+      const long n_sq = B * st->conv.out_channels * hw, n_e1 = B * st->expand1.out_channels * hw;
+      kn_relu_backward_store(st->dout, st->dout, st->out, B * st->channels * hw);
+      kn_conv2d_cnhw_backward(&st->expand1, st->dsq, kn_model_grad(m, st->param + 2),
+                              kn_model_grad(m, st->param + 3), st->dout, st->sq,
+                              kn_model_param(m, st->param + 2), B, s->workspace);
+      kn_conv2d_cnhw_backward(&st->expand3, st->dsq, kn_model_grad(m, st->param + 4),
+                              kn_model_grad(m, st->param + 5), st->dout + n_e1, st->sq,
+                              kn_model_param(m, st->param + 4), B, s->workspace);
+      kn_relu_backward_store(st->dsq, st->dsq, st->sq, n_sq);
+      kn_conv2d_cnhw_backward(&st->conv, dinp, kn_model_grad(m, st->param),
+                              kn_model_grad(m, st->param + 1), st->dsq, inp,
+                              kn_model_param(m, st->param), B, s->workspace);
     }
   }
   return loss;
@@ -315,6 +312,7 @@ const kn_model_kind kn_model_squeezenet1_1 = {
     .height = 32,
     .width = 32,
     .classes = CLASSES,
+    .cnhw = 1,
     .init = sq_init,
     .train_step = sq_train_step,
     .infer = sq_infer,

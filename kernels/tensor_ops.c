@@ -4,7 +4,8 @@
  *   concat   a (B,Ca,HW), b (B,Cb,HW) -> out (B,Ca+Cb,HW); backward splits dout
  *   scale    inp (B,C,HW), scale (B,C) -> out = inp * scale[b,c];
  *            backward dinp += dout scale, dscale[b,c] += sum over HW of dout inp
- *   add      out = a + b (n floats); backward da += dout, db += dout */
+ *   add      out = a + b (n floats); backward da += dout, db += dout
+ *   swap     (A,C,plane) -> (C,A,plane): NCHW <-> CNHW for models that run on CNHW */
 #include <string.h>
 
 #include "kernels/layers.h"
@@ -55,4 +56,11 @@ void kn_add_forward(float *out, const float *a, const float *b, long n) {
 void kn_add_backward(float *da, float *db, const float *dout, long n) {
   if (da) kn_vec_add(da, dout, (size_t)n);
   if (db) kn_vec_add(db, dout, (size_t)n);
+}
+
+void kn_swap_outer_planes(float *dst, const float *src, int A, int C, long plane) {
+  for (int a = 0; a < A; a++)
+    for (int c = 0; c < C; c++)
+      memcpy(dst + ((long)c * A + a) * plane, src + ((long)a * C + c) * plane,
+             (size_t)plane * sizeof(float));
 }

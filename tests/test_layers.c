@@ -293,6 +293,18 @@ static void test_activation(const char *name, void (*fwd)(float *, const float *
 static void test_activations(void) {
   static const float relu_kinks[1] = {0.0f}, hard_kinks[2] = {-3.0f, 3.0f};
   test_activation("relu", kn_relu_forward, kn_relu_backward, 1, relu_kinks, 1);
+  { /* the storing ReLU gradient: what the accumulating one adds to zeros, also in place */
+    enum { N = 21 };
+    float *inp = random_array(N, 1.0f), *g = random_array(N, 1.0f), *added = filled_array(N, 0.0f);
+    float *stored = filled_array(N, PREFILL);
+    kn_relu_forward(inp, inp, N);
+    kn_relu_backward(added, g, inp, N);
+    kn_relu_backward_store(stored, g, inp, N);
+    CHECK(memcmp(stored, added, N * sizeof(float)) == 0);
+    kn_relu_backward_store(g, g, inp, N);
+    CHECK(memcmp(g, added, N * sizeof(float)) == 0);
+    free(inp), free(g), free(added), free(stored);
+  }
   test_activation("hardswish", kn_hardswish_forward, kn_hardswish_backward, 0, hard_kinks, 2);
   test_activation("hardsigmoid", kn_hardsigmoid_forward, kn_hardsigmoid_backward, 0, hard_kinks, 2);
   /* values and PyTorch's conventions at the boundaries */
@@ -540,8 +552,14 @@ static void test_tensor_ops(void) {
   kn_add_backward(da, db, r, B * C * HW);
   target add_targets[2] = {{"da", c.a, da, B * C * HW}, {"db", c.b, db, B * C * HW}};
   gradcheck("add", add_forward, &c, c.out, B * C * HW, r, add_targets, 2, 1e-2f, 1e-4);
+  /* (B, C, HW) <-> (C, B, HW): element (b, c, i) moves to (c, b, i), and back */
+  float *swapped = malloc(B * C * HW * sizeof(float)), *back = malloc(B * C * HW * sizeof(float));
+  kn_swap_outer_planes(swapped, c.a, B, C, HW);
+  CHECK(swapped[(2 * B + 1) * HW + 3] == c.a[(1 * C + 2) * HW + 3]);
+  kn_swap_outer_planes(back, swapped, C, B, HW);
+  CHECK(memcmp(back, c.a, B * C * HW * sizeof(float)) == 0);
   free(c.a), free(c.b), free(c.scale), free(c.out), free(r), free(da), free(db), free(dinp);
-  free(dscale);
+  free(dscale), free(swapped), free(back);
 }
 
 /* ---- linear on repeated features ------------------------------------------------------------ */

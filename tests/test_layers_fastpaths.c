@@ -153,6 +153,92 @@ static void test_conv(void) {
   test_conv_case("3x3 p1 groups 2 3x3", 3, 4, 6, 3, 1, 1, 2, 3, 3, 1);
 }
 
+/* ---- conv2d on CNHW tensors, against the NCHW convolution checked above ---------------------- */
+
+/* (B, C, plane) <-> (C, B, plane) */
+static float *swap_batch_channels(const float *x, int B, int C, long plane) {
+  float *y = malloc((size_t)B * C * plane * sizeof(float));
+  for (int b = 0; b < B; b++)
+    for (int c = 0; c < C; c++)
+      memcpy(y + ((long)c * B + b) * plane, x + ((long)b * C + c) * plane, plane * sizeof(float));
+  return y;
+}
+
+static double relative_error(const float *got, const float *want, long n) {
+  double worst = 0.0;
+  for (long i = 0; i < n; i++)
+    worst = fmax(worst, fabs(got[i] - want[i]) / fmax(1.0, fabs(want[i])));
+  return worst;
+}
+
+static void test_conv_cnhw_case(const char *name, int B, int C, int OC, int kernel, int stride,
+                                int padding, int groups, int H, int W) {
+  kn_conv2d conv;
+  CHECK_MSG(kn_conv2d_init(&conv, C, OC, kernel, stride, padding, groups, H, W) == 0, "%s", name);
+  const long in_plane = (long)H * W, plane = (long)conv.out_h * conv.out_w;
+  const long n_in = B * C * in_plane, n_out = B * OC * plane;
+  const long n_w = (long)OC * (C / groups) * kernel * kernel;
+  const size_t ws = kn_conv2d_cnhw_workspace_floats(&conv, B);
+  const size_t ws_nchw = kn_conv2d_workspace_floats(&conv, B);
+  float *inp = random_array(n_in, 1.0f), *weight = random_array(n_w, 0.5f);
+  float *bias = random_array(OC, 0.5f), *r = random_array(n_out, 1.0f);
+  float *out = malloc((size_t)n_out * sizeof(float)), *out_t = malloc((size_t)n_out * 4);
+  float *workspace = filled_array((long)(ws > ws_nchw ? ws : ws_nchw) + 16, 0.0f);
+  for (int i = 0; i < 16; i++) workspace[ws + i] = 1234.5f;
+  float *dinp = filled_array(n_in, PREFILL), *dw = filled_array(n_w, PREFILL);
+  float *db = filled_array(OC, PREFILL);
+  kn_conv2d_forward(&conv, out, inp, weight, bias, B, workspace);
+  kn_conv2d_backward(&conv, dinp, dw, db, r, inp, weight, B, workspace);
+
+  for (int i = 0; i < 16; i++) workspace[ws + i] = 1234.5f;
+  float *inp_t = swap_batch_channels(inp, B, C, in_plane),
+        *r_t = swap_batch_channels(r, B, OC, plane);
+  float *dinp_t = filled_array(n_in, PREFILL), *dw_t = filled_array(n_w, PREFILL);
+  float *db_t = filled_array(OC, PREFILL);
+  kn_conv2d_cnhw_forward(&conv, out_t, inp_t, weight, bias, B, workspace);
+  kn_conv2d_cnhw_backward(&conv, dinp_t, dw_t, db_t, r_t, inp_t, weight, B, workspace);
+  int canary_ok = 1;
+  for (int i = 0; i < 16; i++) canary_ok &= workspace[ws + i] == 1234.5f;
+  CHECK_MSG(canary_ok, "%s cnhw: workspace overrun (%zu floats declared)", name, ws);
+  float *out_back = swap_batch_channels(out_t, OC, B, plane);
+  float *dinp_back = swap_batch_channels(dinp_t, C, B, in_plane);
+  CHECK_MSG(relative_error(out_back, out, n_out) < 1e-5, "%s cnhw forward: %g", name,
+            relative_error(out_back, out, n_out));
+  CHECK_MSG(relative_error(dinp_back, dinp, n_in) < 1e-5, "%s cnhw dinp: %g", name,
+            relative_error(dinp_back, dinp, n_in));
+  CHECK_MSG(relative_error(dw_t, dw, n_w) < 1e-5, "%s cnhw dweight: %g", name,
+            relative_error(dw_t, dw, n_w));
+  CHECK_MSG(relative_error(db_t, db, OC) < 1e-5, "%s cnhw dbias: %g", name,
+            relative_error(db_t, db, OC));
+  /* without bias and dinp: the same weight gradient, bit for bit */
+  float *dw2 = filled_array(n_w, PREFILL);
+  kn_conv2d_cnhw_forward(&conv, out_t, inp_t, weight, NULL, B, workspace);
+  kn_conv2d_cnhw_backward(&conv, NULL, dw2, NULL, r_t, inp_t, weight, B, workspace);
+  CHECK_MSG(memcmp(dw2, dw_t, (size_t)n_w * sizeof(float)) == 0, "%s cnhw: dweight without dinp",
+            name);
+  kn_conv2d_forward(&conv, out, inp, weight, NULL, B, workspace);
+  free(out_back);
+  out_back = swap_batch_channels(out_t, OC, B, plane);
+  CHECK_MSG(relative_error(out_back, out, n_out) < 1e-5, "%s cnhw forward without bias: %g", name,
+            relative_error(out_back, out, n_out));
+  free(inp), free(weight), free(bias), free(r), free(out), free(out_t), free(workspace);
+  free(dinp), free(dw), free(db), free(inp_t), free(r_t), free(dinp_t), free(dw_t), free(db_t);
+  free(out_back), free(dinp_back), free(dw2);
+}
+
+static void test_conv_cnhw(void) {
+  /* SqueezeNet's geometries: first conv, squeeze/expand 1x1, expand 3x3 p1 on 7x7 / 3x3 / 1x1 */
+  test_conv_cnhw_case("cnhw 3x3 s2 p0 15x15", 3, 3, 8, 3, 2, 0, 1, 15, 15);
+  test_conv_cnhw_case("cnhw 1x1 7x7", 4, 6, 5, 1, 1, 0, 1, 7, 7);
+  test_conv_cnhw_case("cnhw 3x3 p1 7x7", 3, 5, 6, 3, 1, 1, 1, 7, 7);
+  test_conv_cnhw_case("cnhw 3x3 p1 3x3", 2, 5, 6, 3, 1, 1, 1, 3, 3);
+  test_conv_cnhw_case("cnhw 3x3 p1 1x1", 5, 7, 4, 3, 1, 1, 1, 1, 1);
+  test_conv_cnhw_case("cnhw 1x1 1x1", 5, 7, 4, 1, 1, 0, 1, 1, 1);
+  /* groups: im2col per group, and the 1x1 planes copied as col rows */
+  test_conv_cnhw_case("cnhw 3x3 p1 groups 2", 3, 4, 6, 3, 1, 1, 2, 4, 5);
+  test_conv_cnhw_case("cnhw 1x1 groups 2", 3, 4, 6, 1, 1, 0, 2, 3, 3);
+}
+
 /* ---- linear on repeated features, VGG11's 49 repeats ---------------------------------------- */
 
 static void test_linear_repeated_49(void) {
@@ -298,6 +384,7 @@ static void test_maxpool_inside_shapes(void) {
 int main(void) {
   kn_rng_seed(&rng, 4242);
   test_conv();
+  test_conv_cnhw();
   test_linear_repeated_49();
   test_maxpool_3x3_whole();
   test_maxpool_inside_shapes();
