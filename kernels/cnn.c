@@ -8,7 +8,11 @@
  *   fc1.weight (128,3136) fc1.bias (128) fc2.weight (10,128) fc2.bias (10)   (454,922 floats)
  * Parameters are initialised in that order from one kn_rng stream (PyTorch's default scheme).
  * All activations, their gradients and the convolution workspace come from one arena sized for
- * max_batch in init; a training step allocates nothing. */
+ * max_batch in init; a training step allocates nothing.
+ * Layout: the convolutions run on CNHW tensors (kn_conv2d_cnhw_*: the gemms read and write the
+ * activations in place instead of copying them per sample; 1-channel x is already CNHW); the
+ * pooled (64,B,7,7) features are swapped to (B,64,7,7), i.e. PyTorch's flatten order, for fc1.
+ * ReLUs run in place and their gradients are stored in place. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,13 +29,13 @@ typedef struct {
   kn_pool2d pool1, pool2;
   kn_arena arena;
   float *workspace;
-  /* forward */
-  float *c1, *r1, *p1, *c2, *r2, *p2, *f1, *a1, *logits, *probs;
+  /* forward: c1, p1, c2, p2 CNHW (ReLU in place on c1, c2), flat = p2 as (B,3136) */
+  float *c1, *p1, *c2, *p2, *flat, *f1, *a1, *logits, *probs;
   int32_t *arg1, *arg2;
   /* gradients of the activations: one contiguous run, zeroed once per step */
   float *grad_start;
   size_t grad_floats;
-  float *dc1, *dr1, *dp1, *dc2, *dr2, *dp2, *df1, *da1, *dlogits;
+  float *dc1, *dp1, *dc2, *dp2, *dflat, *df1, *da1, *dlogits;
 } cnn_state;
 
 /* Takes every array from the arena, in the same order on the measuring and the real pass. */
@@ -40,18 +44,19 @@ static void cnn_layout(cnn_state *s, int max_batch) {
   const size_t B = (size_t)max_batch;
   const size_t n1 = B * C1 * 28 * 28, np1 = B * C1 * 14 * 14, n2 = B * C2 * 14 * 14;
   const size_t np2 = B * FLAT;
-  size_t ws1 = kn_conv2d_workspace_floats(&s->conv1, max_batch);
-  size_t ws2 = kn_conv2d_workspace_floats(&s->conv2, max_batch);
+  size_t ws1 = kn_conv2d_cnhw_workspace_floats(&s->conv1, max_batch);
+  size_t ws2 = kn_conv2d_cnhw_workspace_floats(&s->conv2, max_batch);
   s->workspace = kn_arena_take(a, ws1 > ws2 ? ws1 : ws2);
-  s->c1 = kn_arena_take(a, n1), s->r1 = kn_arena_take(a, n1), s->p1 = kn_arena_take(a, np1);
+  s->c1 = kn_arena_take(a, n1), s->p1 = kn_arena_take(a, np1);
   s->arg1 = kn_arena_take_int32(a, np1);
-  s->c2 = kn_arena_take(a, n2), s->r2 = kn_arena_take(a, n2), s->p2 = kn_arena_take(a, np2);
+  s->c2 = kn_arena_take(a, n2), s->p2 = kn_arena_take(a, np2);
   s->arg2 = kn_arena_take_int32(a, np2);
+  s->flat = kn_arena_take(a, np2);
   s->f1 = kn_arena_take(a, B * HIDDEN), s->a1 = kn_arena_take(a, B * HIDDEN);
   s->logits = kn_arena_take(a, B * CLASSES), s->probs = kn_arena_take(a, B * CLASSES);
   size_t grad_begin = a->used;
-  s->dc1 = kn_arena_take(a, n1), s->dr1 = kn_arena_take(a, n1), s->dp1 = kn_arena_take(a, np1);
-  s->dc2 = kn_arena_take(a, n2), s->dr2 = kn_arena_take(a, n2), s->dp2 = kn_arena_take(a, np2);
+  s->dc1 = kn_arena_take(a, n1), s->dp1 = kn_arena_take(a, np1);
+  s->dc2 = kn_arena_take(a, n2), s->dp2 = kn_arena_take(a, np2), s->dflat = kn_arena_take(a, np2);
   s->df1 = kn_arena_take(a, B * HIDDEN), s->da1 = kn_arena_take(a, B * HIDDEN);
   s->dlogits = kn_arena_take(a, B * CLASSES);
   s->grad_floats = a->used - grad_begin;
@@ -106,16 +111,17 @@ oom:
 
 static void cnn_forward(kn_model *m, const float *x, int B) {
   cnn_state *s = m->state;
-  kn_conv2d_forward(&s->conv1, s->c1, x, kn_model_param(m, CONV1_W), kn_model_param(m, CONV1_B), B,
-                    s->workspace);
-  kn_relu_forward(s->r1, s->c1, (long)B * C1 * 28 * 28);
-  kn_maxpool2d_forward(&s->pool1, s->p1, s->arg1, s->r1, B);
-  kn_conv2d_forward(&s->conv2, s->c2, s->p1, kn_model_param(m, CONV2_W), kn_model_param(m, CONV2_B),
-                    B, s->workspace);
-  kn_relu_forward(s->r2, s->c2, (long)B * C2 * 14 * 14);
-  kn_maxpool2d_forward(&s->pool2, s->p2, s->arg2, s->r2, B);
-  /* flatten: p2 (B,64,7,7) is the (B,3136) matrix */
-  kn_linear_forward(s->f1, s->p2, kn_model_param(m, FC1_W), kn_model_param(m, FC1_B), B, FLAT,
+  /* x (B,1,28,28) is also the (1,B,28,28) CNHW tensor */
+  kn_conv2d_cnhw_forward(&s->conv1, s->c1, x, kn_model_param(m, CONV1_W),
+                         kn_model_param(m, CONV1_B), B, s->workspace);
+  kn_relu_forward(s->c1, s->c1, (long)B * C1 * 28 * 28);
+  kn_maxpool2d_forward(&s->pool1, s->p1, s->arg1, s->c1, B);
+  kn_conv2d_cnhw_forward(&s->conv2, s->c2, s->p1, kn_model_param(m, CONV2_W),
+                         kn_model_param(m, CONV2_B), B, s->workspace);
+  kn_relu_forward(s->c2, s->c2, (long)B * C2 * 14 * 14);
+  kn_maxpool2d_forward(&s->pool2, s->p2, s->arg2, s->c2, B);
+  kn_swap_outer_planes(s->flat, s->p2, C2, B, 7 * 7); /* (B,64,7,7) = torch.flatten order */
+  kn_linear_forward(s->f1, s->flat, kn_model_param(m, FC1_W), kn_model_param(m, FC1_B), B, FLAT,
                     HIDDEN);
   kn_relu_forward(s->a1, s->f1, (long)B * HIDDEN);
   kn_linear_forward(s->logits, s->a1, kn_model_param(m, FC2_W), kn_model_param(m, FC2_B), B, HIDDEN,
@@ -134,16 +140,17 @@ static float cnn_train_step(kn_model *m, const float *x, const int32_t *y, int B
   kn_linear_backward(s->da1, kn_model_grad(m, FC2_W), kn_model_grad(m, FC2_B), s->dlogits, s->a1,
                      kn_model_param(m, FC2_W), B, HIDDEN, CLASSES);
   kn_relu_backward(s->df1, s->da1, s->a1, (long)B * HIDDEN);
-  kn_linear_backward(s->dp2, kn_model_grad(m, FC1_W), kn_model_grad(m, FC1_B), s->df1, s->p2,
+  kn_linear_backward(s->dflat, kn_model_grad(m, FC1_W), kn_model_grad(m, FC1_B), s->df1, s->flat,
                      kn_model_param(m, FC1_W), B, FLAT, HIDDEN);
-  kn_maxpool2d_backward(&s->pool2, s->dr2, s->dp2, s->arg2, B);
-  kn_relu_backward(s->dc2, s->dr2, s->r2, (long)B * C2 * 14 * 14);
-  kn_conv2d_backward(&s->conv2, s->dp1, kn_model_grad(m, CONV2_W), kn_model_grad(m, CONV2_B),
-                     s->dc2, s->p1, kn_model_param(m, CONV2_W), B, s->workspace);
-  kn_maxpool2d_backward(&s->pool1, s->dr1, s->dp1, s->arg1, B);
-  kn_relu_backward(s->dc1, s->dr1, s->r1, (long)B * C1 * 28 * 28);
-  kn_conv2d_backward(&s->conv1, NULL, kn_model_grad(m, CONV1_W), kn_model_grad(m, CONV1_B), s->dc1,
-                     x, kn_model_param(m, CONV1_W), B, s->workspace);
+  kn_swap_outer_planes(s->dp2, s->dflat, B, C2, 7 * 7);
+  kn_maxpool2d_backward(&s->pool2, s->dc2, s->dp2, s->arg2, B);
+  kn_relu_backward_store(s->dc2, s->dc2, s->c2, (long)B * C2 * 14 * 14);
+  kn_conv2d_cnhw_backward(&s->conv2, s->dp1, kn_model_grad(m, CONV2_W), kn_model_grad(m, CONV2_B),
+                          s->dc2, s->p1, kn_model_param(m, CONV2_W), B, s->workspace);
+  kn_maxpool2d_backward(&s->pool1, s->dc1, s->dp1, s->arg1, B);
+  kn_relu_backward_store(s->dc1, s->dc1, s->c1, (long)B * C1 * 28 * 28);
+  kn_conv2d_cnhw_backward(&s->conv1, NULL, kn_model_grad(m, CONV1_W), kn_model_grad(m, CONV1_B),
+                          s->dc1, x, kn_model_param(m, CONV1_W), B, s->workspace);
   return loss;
 }
 
@@ -167,6 +174,7 @@ const kn_model_kind kn_model_cnn = {
     .height = 28,
     .width = 28,
     .classes = CLASSES,
+    .cnhw = 1,
     .init = cnn_init,
     .train_step = cnn_train_step,
     .infer = cnn_infer,

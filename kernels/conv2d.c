@@ -718,7 +718,8 @@ void kn_conv2d_backward(const kn_conv2d *conv, float *dinp, float *dweight, floa
   }
 }
 
-/* ---- CNHW: one gemm per group over the whole batch ------------------------------------------ */
+/* ---- CNHW: one gemm per group and chunk of samples --------------------------------------------
+ */
 
 /* A 1x1 stride-1 unpadded convolution, or one whose only live tap is a single weight slice
  * (1x1 planes): the (C, B*plane) input is the gemm operand itself. */
@@ -731,24 +732,26 @@ size_t kn_conv2d_cnhw_workspace_floats(const kn_conv2d *conv, int max_batch) {
     return conv->kernel_h == 1 && conv->kernel_w == 1
                ? 0
                : (size_t)2 * conv->out_channels * conv->in_channels;
-  const size_t columns = (size_t)max_batch * conv->out_h * conv->out_w;
+  const size_t columns = (size_t)samples_per_gemm(conv, max_batch) * conv->out_h * conv->out_w;
   return (size_t)col_rows(conv) * columns + (is_pointwise(conv) ? 0 : padded_floats(conv));
 }
 
-/* col (K, B*OH*OW) of group g: sample s's columns at s*OH*OW, its channel planes B*H*W apart. */
-static void cnhw_im2col(const kn_conv2d *conv, const float *inp, int g, int B, float *col,
-                        float *padded) {
+/* col (K, count*OH*OW) of group g for samples first..first+count-1 of B: sample s's columns at
+ * (s - first)*OH*OW, its channel planes B*H*W apart in inp. */
+static void cnhw_im2col(const kn_conv2d *conv, const float *inp, int g, int B, int first, int count,
+                        float *col, float *padded) {
   const size_t in_plane = (size_t)conv->in_h * conv->in_w,
                plane = (size_t)conv->out_h * conv->out_w;
   const float *group = inp + (size_t)g * (conv->in_channels / conv->groups) * B * in_plane;
-  for (int s = 0; s < B; s++)
-    im2col(conv, group + s * in_plane, B * in_plane, col + s * plane, (size_t)B * plane, padded);
+  for (int s = 0; s < count; s++)
+    im2col(conv, group + (size_t)(first + s) * in_plane, B * in_plane, col + s * plane,
+           (size_t)count * plane, padded);
 }
 
 void kn_conv2d_cnhw_forward(const kn_conv2d *conv, float *out, const float *inp,
                             const float *weight, const float *bias, int B, float *workspace) {
   const int G = conv->groups, OCg = conv->out_channels / G, K = col_rows(conv);
-  const int columns = B * conv->out_h * conv->out_w;
+  const int plane = conv->out_h * conv->out_w, columns = B * plane;
   const float *w = weight;
   if (cnhw_direct(conv) && !(w = tap_weight(conv, weight, workspace))) {
     for (int o = 0; o < conv->out_channels; o++) /* no tap meets the input: bias only */
@@ -763,11 +766,15 @@ void kn_conv2d_cnhw_forward(const kn_conv2d *conv, float *out, const float *inp,
                 conv->in_channels, 1.0f, w, conv->in_channels, inp, columns, beta, out, columns);
     return;
   }
-  for (int g = 0; g < G; g++) {
-    cnhw_im2col(conv, inp, g, B, workspace, workspace + (size_t)K * columns);
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, OCg, columns, K, 1.0f,
-                weight + (size_t)g * OCg * K, K, workspace, columns, beta,
-                out + (size_t)g * OCg * columns, columns);
+  const int n = samples_per_gemm(conv, B);
+  for (int first = 0; first < B; first += n) {
+    const int count = B - first < n ? B - first : n, width = count * plane;
+    for (int g = 0; g < G; g++) {
+      cnhw_im2col(conv, inp, g, B, first, count, workspace, workspace + (size_t)K * width);
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, OCg, width, K, 1.0f,
+                  weight + (size_t)g * OCg * K, K, workspace, width, beta,
+                  out + (size_t)g * OCg * columns + (size_t)first * plane, columns);
+    }
   }
 }
 
@@ -776,7 +783,7 @@ void kn_conv2d_cnhw_backward(const kn_conv2d *conv, float *dinp, float *dweight,
                              float *workspace) {
   const int G = conv->groups, OCg = conv->out_channels / G, K = col_rows(conv);
   const int C = conv->in_channels, OC = conv->out_channels;
-  const int columns = B * conv->out_h * conv->out_w;
+  const int plane = conv->out_h * conv->out_w, columns = B * plane;
   for (int o = 0; dbias && o < OC; o++)
     dbias[o] += kn_vec_sum_all(dout + (size_t)o * columns, (size_t)columns);
   if (cnhw_direct(conv)) {
@@ -797,19 +804,23 @@ void kn_conv2d_cnhw_backward(const kn_conv2d *conv, float *dinp, float *dweight,
     }
     return;
   }
-  const size_t in_plane = (size_t)conv->in_h * conv->in_w,
-               plane = (size_t)conv->out_h * conv->out_w;
-  float *col = workspace, *padded = workspace + (size_t)K * columns;
-  for (int g = 0; g < G; g++) {
-    const float *grad = dout + (size_t)g * OCg * columns;
-    cnhw_im2col(conv, inp, g, B, col, padded);
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, OCg, K, columns, 1.0f, grad, columns, col,
-                columns, 1.0f, dweight + (size_t)g * OCg * K, K);
-    if (!dinp) continue; /* col becomes dcol: the gradient of the im2col matrix */
-    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, K, columns, OCg, 1.0f,
-                weight + (size_t)g * OCg * K, K, grad, columns, 0.0f, col, columns);
-    float *group = dinp + (size_t)g * (C / G) * B * in_plane;
-    for (int s = 0; s < B; s++)
-      col2im(conv, col + s * plane, (size_t)B * plane, group + s * in_plane, B * in_plane, padded);
+  const size_t in_plane = (size_t)conv->in_h * conv->in_w;
+  const int n = samples_per_gemm(conv, B);
+  for (int first = 0; first < B; first += n) {
+    const int count = B - first < n ? B - first : n, width = count * plane;
+    float *col = workspace, *padded = workspace + (size_t)K * width;
+    for (int g = 0; g < G; g++) {
+      const float *grad = dout + (size_t)g * OCg * columns + (size_t)first * plane;
+      cnhw_im2col(conv, inp, g, B, first, count, col, padded);
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, OCg, K, width, 1.0f, grad, columns, col,
+                  width, 1.0f, dweight + (size_t)g * OCg * K, K);
+      if (!dinp) continue; /* col becomes dcol: the gradient of the im2col matrix */
+      cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, K, width, OCg, 1.0f,
+                  weight + (size_t)g * OCg * K, K, grad, columns, 0.0f, col, width);
+      float *group = dinp + (size_t)g * (C / G) * B * in_plane;
+      for (int s = 0; s < count; s++)
+        col2im(conv, col + (size_t)s * plane, (size_t)width, group + (size_t)(first + s) * in_plane,
+               B * in_plane, padded);
+    }
   }
 }

@@ -171,6 +171,9 @@ static double relative_error(const float *got, const float *want, long n) {
   return worst;
 }
 
+/* Both sides are float: the sums over up to B*OH*OW = 8112 terms differ by rounding only. */
+#define CNHW_TOLERANCE 1e-4
+
 static void test_conv_cnhw_case(const char *name, int B, int C, int OC, int kernel, int stride,
                                 int padding, int groups, int H, int W) {
   kn_conv2d conv;
@@ -202,13 +205,13 @@ static void test_conv_cnhw_case(const char *name, int B, int C, int OC, int kern
   CHECK_MSG(canary_ok, "%s cnhw: workspace overrun (%zu floats declared)", name, ws);
   float *out_back = swap_batch_channels(out_t, OC, B, plane);
   float *dinp_back = swap_batch_channels(dinp_t, C, B, in_plane);
-  CHECK_MSG(relative_error(out_back, out, n_out) < 1e-5, "%s cnhw forward: %g", name,
+  CHECK_MSG(relative_error(out_back, out, n_out) < CNHW_TOLERANCE, "%s cnhw forward: %g", name,
             relative_error(out_back, out, n_out));
-  CHECK_MSG(relative_error(dinp_back, dinp, n_in) < 1e-5, "%s cnhw dinp: %g", name,
+  CHECK_MSG(relative_error(dinp_back, dinp, n_in) < CNHW_TOLERANCE, "%s cnhw dinp: %g", name,
             relative_error(dinp_back, dinp, n_in));
-  CHECK_MSG(relative_error(dw_t, dw, n_w) < 1e-5, "%s cnhw dweight: %g", name,
+  CHECK_MSG(relative_error(dw_t, dw, n_w) < CNHW_TOLERANCE, "%s cnhw dweight: %g", name,
             relative_error(dw_t, dw, n_w));
-  CHECK_MSG(relative_error(db_t, db, OC) < 1e-5, "%s cnhw dbias: %g", name,
+  CHECK_MSG(relative_error(db_t, db, OC) < CNHW_TOLERANCE, "%s cnhw dbias: %g", name,
             relative_error(db_t, db, OC));
   /* without bias and dinp: the same weight gradient, bit for bit */
   float *dw2 = filled_array(n_w, PREFILL);
@@ -219,8 +222,8 @@ static void test_conv_cnhw_case(const char *name, int B, int C, int OC, int kern
   kn_conv2d_forward(&conv, out, inp, weight, NULL, B, workspace);
   free(out_back);
   out_back = swap_batch_channels(out_t, OC, B, plane);
-  CHECK_MSG(relative_error(out_back, out, n_out) < 1e-5, "%s cnhw forward without bias: %g", name,
-            relative_error(out_back, out, n_out));
+  CHECK_MSG(relative_error(out_back, out, n_out) < CNHW_TOLERANCE,
+            "%s cnhw forward without bias: %g", name, relative_error(out_back, out, n_out));
   free(inp), free(weight), free(bias), free(r), free(out), free(out_t), free(workspace);
   free(dinp), free(dw), free(db), free(inp_t), free(r_t), free(dinp_t), free(dw_t), free(db_t);
   free(out_back), free(dinp_back), free(dw2);
@@ -237,6 +240,8 @@ static void test_conv_cnhw(void) {
   /* groups: im2col per group, and the 1x1 planes copied as col rows */
   test_conv_cnhw_case("cnhw 3x3 p1 groups 2", 3, 4, 6, 3, 1, 1, 2, 4, 5);
   test_conv_cnhw_case("cnhw 1x1 groups 2", 3, 4, 6, 1, 1, 0, 2, 3, 3);
+  /* chunks of samples: 3x3 planes give 57-sample chunks, so B = 60 runs one of 57 and one of 3 */
+  test_conv_cnhw_case("cnhw 3x3 p1 3x3 chunked", 60, 3, 4, 3, 1, 1, 1, 3, 3);
 }
 
 /* ---- linear on repeated features, VGG11's 49 repeats ---------------------------------------- */
