@@ -5,9 +5,12 @@ batch, runs mayfly-grad, and compares loss, logits and every gradient with torch
 It exercises the checkpoint format as torch users will write it (including num_batches_tracked).
 
 Run by developers (needs torch):
-    /usr/bin/python3 tests/golden/check_mayfly_grad.py [model ...]   (default: all three)
+    /usr/bin/python3 tests/golden/check_mayfly_grad.py [--seed S] [--batch B] [model ...]
+(default: all three models, seed 1 for the weights and 7 for the batch, the batch sizes in
+BATCH; --seed S draws both from S, so every S gives weights and a batch no test has seen)
 Exit status 0 when every model is within the golden tolerances (loss 1e-5, logits 1e-4,
 gradients 1e-4 relative per tensor, floored at 1e-3 x the largest gradient norm)."""
+import argparse
 import os
 import subprocess
 import sys
@@ -24,15 +27,15 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 BATCH = {"vgg11": 2, "squeezenet1_1": 4, "mobilenet_v3_small": 16}
 
 
-def check(name, tmp):
-    torch.manual_seed(1)
+def check(name, tmp, seed=None, batch_size=None):
+    torch.manual_seed(1 if seed is None else seed)
     model = getattr(torchvision.models, name)(num_classes=10)
     weights, batch, out = (os.path.join(tmp, n) for n in ("w.h5", "x.h5", "g.h5"))
     with h5py.File(weights, "w") as f:
         for k, v in model.state_dict().items():
             f[k] = v.numpy()
-    B = BATCH[name]
-    rng = np.random.default_rng(7)
+    B = batch_size or BATCH[name]
+    rng = np.random.default_rng(7 if seed is None else seed + 1)
     x = rng.standard_normal((B, 3, 32, 32)).astype(np.float32)
     y = rng.integers(0, 10, size=B).astype(np.int64)
     with h5py.File(batch, "w") as f:
@@ -61,12 +64,20 @@ def check(name, tmp):
             if rel > worst:
                 worst, worst_name = rel, k
         ok &= worst <= 1e-4 and len(f["grad"]) == len(grads)
-    print(f"{name}: B={B} loss {loss.item():.6f} |dloss| {dl:.2g} max|dlogit| {dlog:.2g} "
+    print(f"{name}: B={B} seed {seed} loss {loss.item():.6f} |dloss| {dl:.2g} max|dlogit| {dlog:.2g} "
           f"worst grad rel err {worst:.2g} ({worst_name}) -> {'OK' if ok else 'FAIL'}")
     return ok
 
 
 if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seed", type=int, help="weights and batch seed (default: 1 and 7)")
+    parser.add_argument("--batch", type=int, help="samples (default: per model, BATCH)")
+    parser.add_argument("models", nargs="*", help=f"any of {', '.join(BATCH)} (default: all)")
+    args = parser.parse_args()
+    for n in args.models:
+        if n not in BATCH:
+            parser.error(f"unknown model {n!r} (choose from {', '.join(BATCH)})")
     with tempfile.TemporaryDirectory() as tmp:
-        results = [check(n, tmp) for n in (sys.argv[1:] or list(BATCH))]
+        results = [check(n, tmp, args.seed, args.batch) for n in (args.models or list(BATCH))]
     sys.exit(0 if all(results) else 1)
