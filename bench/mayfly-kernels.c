@@ -470,6 +470,10 @@ int main(int argc, char **argv) {
     printf("# mayfly-kernels %s (%s), host %s %s, threads %d, batch %d, iterations %d, warmup %d\n",
            mf_suite_version, mf_git_revision, u.nodename, u.machine, c.threads, c.batch, c.repeat,
            c.warmup);
+    /* The kernel set decides the peak: on an AVX-512 CPU, OPENBLAS_CORETYPE=Haswell halves it */
+    const char *coretype = getenv("OPENBLAS_CORETYPE");
+    printf("# OpenBLAS kernels %s (OPENBLAS_CORETYPE %s)\n", openblas_get_corename(),
+           coretype ? coretype : "unset: OpenBLAS's own CPU detection");
     printf(
         "# median of the timed runs; FLOPs of conv/linear layers only (fwd + bwd); model rows: "
         "nominal FLOPs (effective rate), layer rows: executed FLOPs\n");

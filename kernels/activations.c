@@ -35,6 +35,20 @@ void kn_relu_backward(float *dinp, const float *dout, const float *out, long n) 
   for (; i < n; i++) dinp[i] += relu_grad(out[i], dout[i]);
 }
 
+void kn_bias_relu_forward(float *x, const float *bias, int C, long n) {
+  for (int c = 0; c < C; c++) {
+    float *row = x + (long)c * n;
+    const float b = bias[c];
+    long i = 0;
+    for (; i + KN_VEC <= n; i += KN_VEC) {
+      float r[KN_VEC];
+      for (int j = 0; j < KN_VEC; j++) r[j] = relu(row[i + j] + b);
+      for (int j = 0; j < KN_VEC; j++) row[i + j] = r[j];
+    }
+    for (; i < n; i++) row[i] = relu(row[i] + b);
+  }
+}
+
 void kn_relu_backward_store(float *dinp, const float *dout, const float *out, long n) {
   long i = 0;
   for (; i + KN_VEC <= n; i += KN_VEC) {

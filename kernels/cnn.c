@@ -112,13 +112,12 @@ oom:
 static void cnn_forward(kn_model *m, const float *x, int B) {
   cnn_state *s = m->state;
   /* x (B,1,28,28) is also the (1,B,28,28) CNHW tensor */
-  kn_conv2d_cnhw_forward(&s->conv1, s->c1, x, kn_model_param(m, CONV1_W),
-                         kn_model_param(m, CONV1_B), B, s->workspace);
-  kn_relu_forward(s->c1, s->c1, (long)B * C1 * 28 * 28);
+  kn_conv2d_cnhw_forward(&s->conv1, s->c1, x, kn_model_param(m, CONV1_W), NULL, B, s->workspace);
+  kn_bias_relu_forward(s->c1, kn_model_param(m, CONV1_B), C1, (long)B * 28 * 28);
   kn_maxpool2d_forward(&s->pool1, s->p1, s->arg1, s->c1, B);
-  kn_conv2d_cnhw_forward(&s->conv2, s->c2, s->p1, kn_model_param(m, CONV2_W),
-                         kn_model_param(m, CONV2_B), B, s->workspace);
-  kn_relu_forward(s->c2, s->c2, (long)B * C2 * 14 * 14);
+  kn_conv2d_cnhw_forward(&s->conv2, s->c2, s->p1, kn_model_param(m, CONV2_W), NULL, B,
+                         s->workspace);
+  kn_bias_relu_forward(s->c2, kn_model_param(m, CONV2_B), C2, (long)B * 14 * 14);
   kn_maxpool2d_forward(&s->pool2, s->p2, s->arg2, s->c2, B);
   kn_swap_outer_planes(s->flat, s->p2, C2, B, 7 * 7); /* (B,64,7,7) = torch.flatten order */
   kn_linear_forward(s->f1, s->flat, kn_model_param(m, FC1_W), kn_model_param(m, FC1_B), B, FLAT,

@@ -56,6 +56,10 @@ void kn_relu_backward(float *dinp, const float *dout, const float *out, long n);
 /* The same gradient stored instead of added: dinp = dout where out > 0, else 0. dinp may equal
  * dout (in place), so a model whose ReLU output has no other consumer needs no zeroed buffer. */
 void kn_relu_backward_store(float *dinp, const float *dout, const float *out, long n);
+/* x (C, n) += bias[c] per row, then ReLU in place: the bias and activation of a convolution run
+ * without bias (CNHW: a row is a channel's B*H*W values), one pass instead of a bias fill
+ * before the gemm plus a ReLU pass after it. */
+void kn_bias_relu_forward(float *x, const float *bias, int C, long n);
 /* Hardswish: out = x relu6(x + 3) / 6 (in place allowed). Backward takes the INPUT; derivative
  * 1 at x = 3. */
 void kn_hardswish_forward(float *out, const float *inp, long n);

@@ -211,23 +211,27 @@ static void sq_forward(kn_model *m, const float *x, int B, int training) {
   const float *inp = s->input;
   for (int k = 0; k < NUM_STAGES; k++) {
     sq_stage *st = &s->stages[k];
-    const long n_out = (long)B * st->channels * st->h * st->w;
+    const long hw = (long)st->h * st->w;
+    /* convolutions without bias, then bias + ReLU in one pass per output */
     if (st->type == STAGE_CONV) {
-      kn_conv2d_cnhw_forward(&st->conv, st->out, inp, kn_model_param(m, st->param),
-                             kn_model_param(m, st->param + 1), B, s->workspace);
-      kn_relu_forward(st->out, st->out, n_out);
+      kn_conv2d_cnhw_forward(&st->conv, st->out, inp, kn_model_param(m, st->param), NULL, B,
+                             s->workspace);
+      kn_bias_relu_forward(st->out, kn_model_param(m, st->param + 1), st->channels, B * hw);
     } else if (st->type == STAGE_POOL) {
       kn_maxpool2d_forward(&st->pool, st->out, st->argmax, inp, B);
     } else {
-      const long n_e1 = (long)B * st->expand1.out_channels * st->h * st->w;
-      kn_conv2d_cnhw_forward(&st->conv, st->sq, inp, kn_model_param(m, st->param),
-                             kn_model_param(m, st->param + 1), B, s->workspace);
-      kn_relu_forward(st->sq, st->sq, (long)B * st->conv.out_channels * st->h * st->w);
-      kn_conv2d_cnhw_forward(&st->expand1, st->out, st->sq, kn_model_param(m, st->param + 2),
-                             kn_model_param(m, st->param + 3), B, s->workspace);
-      kn_conv2d_cnhw_forward(&st->expand3, st->out + n_e1, st->sq, kn_model_param(m, st->param + 4),
-                             kn_model_param(m, st->param + 5), B, s->workspace);
-      kn_relu_forward(st->out, st->out, n_out); /* both halves of the concatenation */
+      const int S = st->conv.out_channels, E1 = st->expand1.out_channels;
+      const int E3 = st->expand3.out_channels;
+      float *e3 = st->out + (long)E1 * B * hw; /* the concatenation's second half */
+      kn_conv2d_cnhw_forward(&st->conv, st->sq, inp, kn_model_param(m, st->param), NULL, B,
+                             s->workspace);
+      kn_bias_relu_forward(st->sq, kn_model_param(m, st->param + 1), S, B * hw);
+      kn_conv2d_cnhw_forward(&st->expand1, st->out, st->sq, kn_model_param(m, st->param + 2), NULL,
+                             B, s->workspace);
+      kn_bias_relu_forward(st->out, kn_model_param(m, st->param + 3), E1, B * hw);
+      kn_conv2d_cnhw_forward(&st->expand3, e3, st->sq, kn_model_param(m, st->param + 4), NULL, B,
+                             s->workspace);
+      kn_bias_relu_forward(e3, kn_model_param(m, st->param + 5), E3, B * hw);
     }
     inp = st->out;
   }

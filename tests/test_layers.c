@@ -305,6 +305,14 @@ static void test_activations(void) {
     CHECK(memcmp(g, added, N * sizeof(float)) == 0);
     free(inp), free(g), free(added), free(stored);
   }
+  { /* bias + ReLU per row: 3 rows of 11 (a vector block and a tail each) */
+    enum { C = 3, N = 11 };
+    float *x = random_array(C * N, 1.0f), *bias = random_array(C, 1.0f), want[C * N];
+    for (int i = 0; i < C * N; i++) want[i] = fmaxf(x[i] + bias[i / N], 0.0f);
+    kn_bias_relu_forward(x, bias, C, N);
+    CHECK(memcmp(x, want, sizeof want) == 0);
+    free(x), free(bias);
+  }
   test_activation("hardswish", kn_hardswish_forward, kn_hardswish_backward, 0, hard_kinks, 2);
   test_activation("hardsigmoid", kn_hardsigmoid_forward, kn_hardsigmoid_backward, 0, hard_kinks, 2);
   /* values and PyTorch's conventions at the boundaries */
