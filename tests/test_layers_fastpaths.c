@@ -1,9 +1,10 @@
 /* Unit tests for the speed paths of the layer library that tests/test_layers.c's small shapes do
  * not reach: the channels-last depthwise convolution (taken from 8 channels on, so its vector
  * blocks and scalar tail both run), im2col/col2im through zero-bordered planes on VGG-like 4x4
- * and 2x2 maps (short rows) with batched gemms, and the repeated-feature Linear with as many
- * repeats as VGG11's pool (49, so its vectorised fold and broadcast run), and max pooling with
- * SqueezeNet's 3x3 stride-2 windows that all lie inside the plane (argmax, ties, NaN).
+ * and 2x2 maps (short rows) with batched gemms (incl. outer taps that miss a small plane
+ * entirely), the CNHW convolutions against the NCHW ones, the repeated-feature Linear with as
+ * many repeats as VGG11's pool (49, so its vectorised fold and broadcast run), and max pooling
+ * with every window inside the plane (SqueezeNet's 3x3 stride 2, VGG's 2x2; argmax, ties, NaN).
  * Every forward and backward is compared with a naive reference in double, backward gradients
  * are pre-filled with 0.5 (backward must accumulate), a few coordinates are also checked
  * against central finite differences of L = sum(out * r), and workspaces get a canary. */
@@ -150,6 +151,9 @@ static void test_conv(void) {
   test_conv_case("3x3 s2 p0 9x9", 3, 3, 4, 3, 2, 0, 1, 9, 9, 0);
   test_conv_case("3x3 s2 p1 24x24", 2, 2, 3, 3, 2, 1, 1, 48, 48, 1);
   test_conv_case("5x5 p2 6x6", 3, 2, 4, 5, 1, 2, 1, 6, 6, 1);
+  /* outer taps that miss a 2x3 / 1x5 plane entirely (rows, columns) */
+  test_conv_case("5x5 p2 2x3", 3, 3, 4, 5, 1, 2, 1, 2, 3, 1);
+  test_conv_case("3x3 p1 1x5", 2, 3, 4, 3, 1, 1, 1, 1, 5, 1);
   test_conv_case("3x3 p1 groups 2 3x3", 3, 4, 6, 3, 1, 1, 2, 3, 3, 1);
 }
 
@@ -235,6 +239,7 @@ static void test_conv_cnhw(void) {
   test_conv_cnhw_case("cnhw 1x1 7x7", 4, 6, 5, 1, 1, 0, 1, 7, 7);
   test_conv_cnhw_case("cnhw 3x3 p1 7x7", 3, 5, 6, 3, 1, 1, 1, 7, 7);
   test_conv_cnhw_case("cnhw 3x3 p1 3x3", 2, 5, 6, 3, 1, 1, 1, 3, 3);
+  test_conv_cnhw_case("cnhw 5x5 p2 2x3", 3, 3, 4, 5, 1, 2, 1, 2, 3);
   test_conv_cnhw_case("cnhw 3x3 p1 1x1", 5, 7, 4, 3, 1, 1, 1, 1, 1);
   test_conv_cnhw_case("cnhw 1x1 1x1", 5, 7, 4, 1, 1, 0, 1, 1, 1);
   /* groups: im2col per group, and the 1x1 planes copied as col rows */
