@@ -101,7 +101,13 @@ hid_t mf_h5_growing_create(hid_t parent, const char *name, hid_t type, hsize_t c
   hid_t space = H5Screate_simple(rank, dims, max);
   hid_t plist = H5Pcreate(H5P_DATASET_CREATE);
   H5Pset_chunk(plist, rank, chunk);
-  hid_t dataset = H5Dcreate2(parent, name, type, space, H5P_DEFAULT, plist, H5P_DEFAULT);
+  /* Rows are only appended: cache the chunk being filled and one more, not HDF5's default 1 MiB
+   * of chunks per dataset, which filled up with finished chunks over a long run. */
+  hid_t access = H5Pcreate(H5P_DATASET_ACCESS);
+  const size_t chunk_bytes = (size_t)chunk[0] * (columns ? columns : 1) * H5Tget_size(type);
+  H5Pset_chunk_cache(access, 11, 2 * chunk_bytes, 1.0);
+  hid_t dataset = H5Dcreate2(parent, name, type, space, H5P_DEFAULT, plist, access);
+  H5Pclose(access);
   H5Pclose(plist);
   H5Sclose(space);
   return dataset;
