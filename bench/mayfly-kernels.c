@@ -20,7 +20,7 @@
  * the layer the way its model runs it and counts the FLOPs it executes (for VGG11's
  * classifier.0: the fused 512-wide Linear plus the weight fold and gradient broadcast, which
  * cost memory traffic but no counted FLOPs), so layer rows stay at or below the peak; layers of
- * a model whose kind says cnhw (SqueezeNet) are timed with the CNHW convolution it runs.
+ * a model whose kind says cnhw (SqueezeNet, cnn) are timed with the CNHW convolution it runs.
  * Peak: the best GFLOP/s of --iterations cblas_sgemm calls on N x N matrices (N = --peak-n, at
  * least 20 runs) with the same threads; its row's median_ms is that best time. Timing: each row
  * is the median of --iterations (-i; --repeat is an alias) timed runs after --warmup runs; the box

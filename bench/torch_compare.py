@@ -99,6 +99,16 @@ def main():
                    help="mayfly-kernels binary (e.g. a copy, while others rebuild bin/)")
     p.add_argument("--torch-only", metavar="MODEL", help=argparse.SUPPRESS)
     a = p.parse_args()
+    for option in ("batch", "threads", "repeat"):
+        if getattr(a, option) < 1:
+            p.error(f"--{option} must be at least 1, not {getattr(a, option)}")
+    if a.warmup < 0:
+        p.error(f"--warmup must be at least 0, not {a.warmup}")
+    for name in ([a.torch_only] if a.torch_only else a.models.split(",")):
+        if name not in make_golden.MODELS:
+            p.error(f"unknown model {name!r} (choose from {', '.join(make_golden.MODELS)})")
+    if not a.torch_only and not os.access(a.kernels_bin, os.X_OK):
+        p.error(f"{a.kernels_bin}: not an executable mayfly-kernels (run make first)")
     torch.set_num_threads(a.threads)
     if a.torch_only:  # child process of torch_step_ms_fresh
         print(f"{torch_step_ms(a.torch_only, a.batch, a.repeat, a.warmup):.4f}")
@@ -112,9 +122,14 @@ def main():
           + "".join(f"{names[t][0]:>15}" for t in settings) + f" {'mayfly_ms':>10}"
           + "".join(f"{names[t][1]:>13}" for t in settings))
     for name in a.models.split(","):
-        torch_ms = [torch_step_ms_fresh(name, a.batch, a.threads, a.repeat, a.warmup, t)
-                    for t in settings]
-        m = mayfly_step_ms(a.kernels_bin, name, a.batch, a.threads, a.repeat, a.warmup)
+        try:
+            torch_ms = [torch_step_ms_fresh(name, a.batch, a.threads, a.repeat, a.warmup, t)
+                        for t in settings]
+            m = mayfly_step_ms(a.kernels_bin, name, a.batch, a.threads, a.repeat, a.warmup)
+        except subprocess.CalledProcessError as e:
+            last = (e.stderr or "").strip().splitlines()[-1:] or ["no error output"]
+            sys.exit(f"torch_compare.py: error: {name}: {os.path.basename(e.cmd[0])} failed "
+                     f"(exit {e.returncode}): {last[0]}")
         print(f"{name:<20} {a.batch:>5} {a.threads:>7} "
               + "".join(f"{t:>15.2f}" for t in torch_ms) + f" {m:>10.2f}"
               + "".join(f"{m / t:>13.2f}" for t in torch_ms), flush=True)

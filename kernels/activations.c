@@ -1,10 +1,12 @@
 /* Elementwise activations: ReLU, Hardswish and Hardsigmoid (MobileNetV3).
  * All work on flat arrays of n floats, so any shape (B,C,H,W) or (B,C) goes through unchanged.
- * Backward accumulates into dinp. Every loop runs in blocks of KN_VEC (vec.h) made of plain
- * selects: GCC then vectorises them at -O2 without branches, which matters because activations
- * of random-signed inputs defeat branch prediction (a branchy ReLU ran 8x slower). Blocks are read
- * before they are written, so forward calls may run in place (out == inp). The formulas are
- * those of PyTorch 1.13's vectorised CPU kernels. */
+ * Backward accumulates into dinp (kn_relu_backward_store stores instead, for gradients with a
+ * single producer; kn_bias_relu_forward adds a per-row bias first, after bias-free convs). Every
+ * loop runs in blocks of KN_VEC (vec.h) made of plain selects: GCC then vectorises them at -O2
+ * without branches, which matters because activations of random-signed inputs defeat branch
+ * prediction (a branchy ReLU ran 8x slower). Blocks are read before they are written, so forward
+ * calls may run in place (out == inp). The formulas are those of PyTorch 1.13's vectorised CPU
+ * kernels. */
 #include "kernels/layers.h"
 #include "kernels/vec.h"
 

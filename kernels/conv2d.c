@@ -24,9 +24,10 @@
  *  im2col/col2im read and write through a zero-bordered copy of each sample's planes (see
  *  pad_planes): no bounds tests and no library call per short row; unpadded convolutions read
  *  the input in place.
- * kn_conv2d_cnhw_*: the same convolution on CNHW tensors (SqueezeNet): the B samples' planes of
- *  a channel lie side by side, so each group is one gemm over all B*OH*OW columns with no copy
- *  of inputs or results, and a 1x1 (or single-tap) convolution runs on the input itself.
+ * kn_conv2d_cnhw_*: the same convolution on CNHW tensors (SqueezeNet, cnn): the B samples'
+ *  planes of a channel lie side by side, so each group is one gemm per chunk of samples that
+ *  reads and writes the activations in place (no copy of inputs or results), and a 1x1 (or
+ *  single-tap) convolution is one gemm on the input itself.
  * Workspace: kn_conv2d_workspace_floats() floats, shared by forward and backward; the model
  * allocates it once for max_batch (the largest over its layers) and passes it in. */
 #include <cblas.h>
@@ -718,8 +719,11 @@ void kn_conv2d_backward(const kn_conv2d *conv, float *dinp, float *dweight, floa
   }
 }
 
-/* ---- CNHW: one gemm per group and chunk of samples --------------------------------------------
- */
+/* ---- CNHW: one gemm per group and chunk of samples ------------------------------------------ */
+/* Chunks are as wide as the batched NCHW gemm (samples_per_gemm: >= 512 columns, bounded
+ * workspace). Wider ones ran slower: cnn's conv2 with 26-sample, 16 MiB col chunks took 68
+ * against 61 ms a step, the col matrix no longer staying in cache between im2col and the gemm.
+ * What CNHW saves is the copying: the gemms read and write the activations in place. */
 
 /* A 1x1 stride-1 unpadded convolution, or one whose only live tap is a single weight slice
  * (1x1 planes): the (C, B*plane) input is the gemm operand itself. */

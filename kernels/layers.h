@@ -100,10 +100,11 @@ void kn_conv2d_backward(const kn_conv2d *conv, float *dinp, float *dweight, floa
                         float *workspace);
 
 /* The same convolution on CNHW tensors: inp (C,B,H,W), out (OC,B,OH,OW), i.e. each channel's
- * planes of all B samples side by side. Every group is then one gemm over all B*OH*OW columns
- * (no per-sample copies, and a 1x1 convolution needs no im2col at all), and a channel concat is
- * two adjacent blocks: what SqueezeNet's fire modules want. Weights, bias and their gradients
- * are laid out exactly as in the NCHW calls. Workspace: kn_conv2d_cnhw_workspace_floats(). */
+ * planes of all B samples side by side. Each group is then one gemm per chunk of samples that
+ * reads and writes the activations in place (a 1x1 convolution needs no im2col at all), and a
+ * channel concat is two adjacent blocks: what SqueezeNet's fire modules want. Weights, bias and
+ * their gradients are laid out exactly as in the NCHW calls. Workspace:
+ * kn_conv2d_cnhw_workspace_floats(). */
 size_t kn_conv2d_cnhw_workspace_floats(const kn_conv2d *conv, int max_batch);
 void kn_conv2d_cnhw_forward(const kn_conv2d *conv, float *out, const float *inp,
                             const float *weight, const float *bias, int B, float *workspace);

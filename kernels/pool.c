@@ -67,7 +67,7 @@ static inline void take_max(float v, int at, float *best, int *best_at) {
  * outputs at a time, taken in flat (plane, oh, ow) order so that planes of 1x1 or 3x3 outputs
  * fill the lanes too. Each tap gathers one input per lane into a 4-float vector and keeps the
  * winner with a compare mask, so the four compare/select chains run side by side instead of one
- * latency-bound chain per output (5-10x faster than scalar code on SqueezeNet's and VGG's
+ * latency-bound chain per output (3-10x faster than scalar code on SqueezeNet's and VGG's
  * shapes). GCC/clang vector extensions: SSE2 on x86-64, NEON on arm64, no target flags. */
 typedef float pool_v4f __attribute__((vector_size(16)));
 typedef int32_t pool_v4i __attribute__((vector_size(16)));

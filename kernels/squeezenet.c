@@ -18,9 +18,9 @@
  * order. Dropout: off unless m->dropout_seed != 0 (mask seed derived from it; vary it per step
  * for fresh masks). ReLUs run in place; all activations come from one arena.
  * Layout: the features run on CNHW tensors (channel-major, the B samples' planes of a channel
- * side by side; kn_conv2d_cnhw_*): every convolution is one gemm over all B*H*W columns, the
- * 1x1 ones need no im2col, and a fire module's two expand convs write their halves of the
- * concatenation in place (the channel concat of CNHW tensors is two adjacent blocks). Max
+ * side by side; kn_conv2d_cnhw_*): the convolutions' gemms read and write the activations in
+ * place, the 1x1 ones need no im2col, and a fire module's two expand convs write their halves of
+ * the concatenation in place (the channel concat of CNHW tensors is two adjacent blocks). Max
  * pooling works plane by plane and does not care about the order of the planes. The input is
  * swapped to CNHW on entry and the 512 final features back to NCHW for the classifier, whose
  * dropout mask therefore has the same element order as in NCHW (1x1 planes: a few kB). */
