@@ -47,6 +47,12 @@ void kn_linear_repeated_forward(float *out, float *folded, const float *inp, con
 void kn_linear_repeated_backward(float *dinp, float *dweight, float *dbias, const float *dout,
                                  const float *inp, const float *folded, int B, int C, int R, int OC,
                                  float *workspace);
+/* The same, but dweight is written (=), not accumulated: for a caller whose weight gradient
+ * would otherwise be zeroed first (VGG11's 411 MB classifier.0 gradient: one pass over it
+ * instead of a memset plus a read-modify-write pass). */
+void kn_linear_repeated_backward_store(float *dinp, float *dweight, float *dbias, const float *dout,
+                                       const float *inp, const float *folded, int B, int C, int R,
+                                       int OC, float *workspace);
 
 /* ---- activations.c: ReLU, Hardswish, Hardsigmoid (elementwise over n floats, any shape) -- */
 /* out = max(inp, 0). out may equal inp (in place). */

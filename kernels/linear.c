@@ -65,11 +65,26 @@ void kn_linear_repeated_forward(float *out, float *folded, const float *inp, con
   kn_linear_forward(out, inp, folded, bias, B, C, OC);
 }
 
-void kn_linear_repeated_backward(float *dinp, float *dweight, float *dbias, const float *dout,
-                                 const float *inp, const float *folded, int B, int C, int R, int OC,
-                                 float *workspace) {
+static void repeated_backward(float *dinp, float *dweight, float *dbias, const float *dout,
+                              const float *inp, const float *folded, int B, int C, int R, int OC,
+                              float *workspace, int store) {
   memset(workspace, 0, (size_t)OC * C * sizeof(float));
   kn_linear_backward(dinp, workspace, dbias, dout, inp, folded, B, C, OC);
   for (size_t oc = 0; oc < (size_t)OC * C; oc++)
-    add_constant(dweight + oc * R, workspace[oc], (size_t)R);
+    if (store)
+      kn_vec_fill(dweight + oc * R, workspace[oc], (size_t)R);
+    else
+      add_constant(dweight + oc * R, workspace[oc], (size_t)R);
+}
+
+void kn_linear_repeated_backward(float *dinp, float *dweight, float *dbias, const float *dout,
+                                 const float *inp, const float *folded, int B, int C, int R, int OC,
+                                 float *workspace) {
+  repeated_backward(dinp, dweight, dbias, dout, inp, folded, B, C, R, OC, workspace, 0);
+}
+
+void kn_linear_repeated_backward_store(float *dinp, float *dweight, float *dbias, const float *dout,
+                                       const float *inp, const float *folded, int B, int C, int R,
+                                       int OC, float *workspace) {
+  repeated_backward(dinp, dweight, dbias, dout, inp, folded, B, C, R, OC, workspace, 1);
 }

@@ -75,6 +75,7 @@ void kn_model_zero_grad(kn_model *m) {
 }
 
 float kn_model_loss_and_grad(kn_model *m, const float *x, const int32_t *y, int batch) {
+  if (m->kind->train_step_fresh) return m->kind->train_step_fresh(m, x, y, batch);
   kn_model_zero_grad(m);
   return m->kind->train_step(m, x, y, batch, NULL);
 }

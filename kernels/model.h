@@ -48,6 +48,10 @@ typedef struct {
    * Writes the batch statistics into m->batch_stats. Returns the loss. Optionally writes
    * logits [B,classes] when logits != NULL. */
   float (*train_step)(kn_model *m, const float *x, const int32_t *y, int batch, float *logits);
+  /* Optional: the same step on gradients that need not be zeroed first: every gradient value is
+   * written, none added (a model with a huge gradient tensor skips zeroing it).
+   * kn_model_loss_and_grad uses it when present; the result equals zero_grad + train_step. */
+  float (*train_step_fresh)(kn_model *m, const float *x, const int32_t *y, int batch);
   /* Inference (eval mode: running statistics, no dropout): logits [B,classes]. */
   void (*infer)(kn_model *m, const float *x, int batch, float *logits);
   void (*destroy)(kn_model *m); /* frees what init allocated beyond the blocks below */
