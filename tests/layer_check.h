@@ -25,6 +25,27 @@ static inline float *filled_array(long n, float value) {
   return x;
 }
 
+/* A workspace of n floats gets CANARY_FLOATS more, set to a canary: a kernel that writes past
+ * its declared workspace changes them. */
+enum { CANARY_FLOATS = 16 };
+#define CANARY_VALUE 1234.5f
+
+static inline float *workspace_with_canary(size_t n) {
+  float *ws = malloc((n + CANARY_FLOATS) * sizeof(float));
+  for (size_t i = 0; i < n + CANARY_FLOATS; i++) ws[i] = i < n ? 0.0f : CANARY_VALUE;
+  return ws;
+}
+
+static inline void reset_canary(float *ws, size_t n) {
+  for (int i = 0; i < CANARY_FLOATS; i++) ws[n + i] = CANARY_VALUE;
+}
+
+static inline int canary_intact(const float *ws, size_t n) {
+  int ok = 1;
+  for (int i = 0; i < CANARY_FLOATS; i++) ok &= ws[n + i] == CANARY_VALUE;
+  return ok;
+}
+
 static inline double dot(const float *a, const float *b, long n) {
   double s = 0.0;
   for (long i = 0; i < n; i++) s += (double)a[i] * b[i];

@@ -83,8 +83,7 @@ static void test_conv2d_case(int B, int C, int OC, int kernel, int stride, int p
   c.weight = random_array(n_w, 0.5f);
   c.bias = with_bias ? random_array(OC, 0.5f) : NULL;
   c.out = malloc((size_t)n_out * sizeof(float));
-  c.workspace = filled_array((long)ws + 16, 0.0f);
-  for (int i = 0; i < 16; i++) c.workspace[ws + i] = 1234.5f; /* canary past the workspace */
+  c.workspace = workspace_with_canary(ws);
   float *r = random_array(n_out, 1.0f);
 
   conv_forward(&c);
@@ -110,9 +109,8 @@ static void test_conv2d_case(int B, int C, int OC, int kernel, int stride, int p
   float *dinp = filled_array(n_in, PREFILL), *dw = filled_array(n_w, PREFILL);
   float *db = filled_array(OC, PREFILL);
   kn_conv2d_backward(&c.conv, dinp, dw, c.bias ? db : NULL, r, c.inp, c.weight, B, c.workspace);
-  int canary_ok = 1;
-  for (int i = 0; i < 16; i++) canary_ok &= c.workspace[ws + i] == 1234.5f;
-  CHECK_MSG(canary_ok, "%s: workspace overrun (%zu floats declared)", name, ws);
+  CHECK_MSG(canary_intact(c.workspace, ws), "%s: workspace overrun (%zu floats declared)", name,
+            ws);
   target targets[3] = {
       {"dinp", c.inp, dinp, n_in}, {"dweight", c.weight, dw, n_w}, {"dbias", c.bias, db, OC}};
   gradcheck(name, conv_forward, &c, c.out, n_out, r, targets, c.bias ? 3 : 2, 1e-2f, 2e-3);

@@ -62,8 +62,7 @@ static void test_conv_case(const char *name, int B, int C, int OC, int kernel, i
   c.weight = random_array(n_w, 0.5f);
   c.bias = with_bias ? random_array(OC, 0.5f) : NULL;
   c.out = malloc((size_t)n_out * sizeof(float));
-  c.workspace = filled_array((long)ws + 16, 0.0f);
-  for (int i = 0; i < 16; i++) c.workspace[ws + i] = 1234.5f; /* canary past the workspace */
+  c.workspace = workspace_with_canary(ws);
   float *r = random_array(n_out, 1.0f);
   double *ref_out = calloc((size_t)n_out, sizeof(double));
   double *ref_din = calloc((size_t)n_in, sizeof(double)), *ref_dw = calloc((size_t)n_w, 8);
@@ -98,9 +97,8 @@ static void test_conv_case(const char *name, int B, int C, int OC, int kernel, i
   float *dinp = filled_array(n_in, PREFILL), *dw = filled_array(n_w, PREFILL);
   float *db = filled_array(OC, PREFILL);
   kn_conv2d_backward(&c.conv, dinp, dw, c.bias ? db : NULL, r, c.inp, c.weight, B, c.workspace);
-  int canary_ok = 1;
-  for (int i = 0; i < 16; i++) canary_ok &= c.workspace[ws + i] == 1234.5f;
-  CHECK_MSG(canary_ok, "%s: workspace overrun (%zu floats declared)", name, ws);
+  CHECK_MSG(canary_intact(c.workspace, ws), "%s: workspace overrun (%zu floats declared)", name,
+            ws);
   CHECK_MSG(grad_error(dinp, ref_din, n_in) < 1e-5, "%s dinp: relative error %g", name,
             grad_error(dinp, ref_din, n_in));
   CHECK_MSG(grad_error(dw, ref_dw, n_w) < 1e-5, "%s dweight: relative error %g", name,
@@ -159,12 +157,10 @@ static void test_conv(void) {
 
 /* ---- conv2d on CNHW tensors, against the NCHW convolution checked above ---------------------- */
 
-/* (B, C, plane) <-> (C, B, plane) */
+/* (B, C, plane) -> a new (C, B, plane) array (kn_swap_outer_planes: tests/test_layers.c) */
 static float *swap_batch_channels(const float *x, int B, int C, long plane) {
   float *y = malloc((size_t)B * C * plane * sizeof(float));
-  for (int b = 0; b < B; b++)
-    for (int c = 0; c < C; c++)
-      memcpy(y + ((long)c * B + b) * plane, x + ((long)b * C + c) * plane, plane * sizeof(float));
+  kn_swap_outer_planes(y, x, B, C, plane);
   return y;
 }
 
@@ -190,23 +186,21 @@ static void test_conv_cnhw_case(const char *name, int B, int C, int OC, int kern
   float *inp = random_array(n_in, 1.0f), *weight = random_array(n_w, 0.5f);
   float *bias = random_array(OC, 0.5f), *r = random_array(n_out, 1.0f);
   float *out = malloc((size_t)n_out * sizeof(float)), *out_t = malloc((size_t)n_out * 4);
-  float *workspace = filled_array((long)(ws > ws_nchw ? ws : ws_nchw) + 16, 0.0f);
-  for (int i = 0; i < 16; i++) workspace[ws + i] = 1234.5f;
+  float *workspace = workspace_with_canary(ws > ws_nchw ? ws : ws_nchw);
   float *dinp = filled_array(n_in, PREFILL), *dw = filled_array(n_w, PREFILL);
   float *db = filled_array(OC, PREFILL);
   kn_conv2d_forward(&conv, out, inp, weight, bias, B, workspace);
   kn_conv2d_backward(&conv, dinp, dw, db, r, inp, weight, B, workspace);
 
-  for (int i = 0; i < 16; i++) workspace[ws + i] = 1234.5f;
+  reset_canary(workspace, ws); /* the NCHW calls may use more */
   float *inp_t = swap_batch_channels(inp, B, C, in_plane),
         *r_t = swap_batch_channels(r, B, OC, plane);
   float *dinp_t = filled_array(n_in, PREFILL), *dw_t = filled_array(n_w, PREFILL);
   float *db_t = filled_array(OC, PREFILL);
   kn_conv2d_cnhw_forward(&conv, out_t, inp_t, weight, bias, B, workspace);
   kn_conv2d_cnhw_backward(&conv, dinp_t, dw_t, db_t, r_t, inp_t, weight, B, workspace);
-  int canary_ok = 1;
-  for (int i = 0; i < 16; i++) canary_ok &= workspace[ws + i] == 1234.5f;
-  CHECK_MSG(canary_ok, "%s cnhw: workspace overrun (%zu floats declared)", name, ws);
+  CHECK_MSG(canary_intact(workspace, ws), "%s cnhw: workspace overrun (%zu floats declared)", name,
+            ws);
   float *out_back = swap_batch_channels(out_t, OC, B, plane);
   float *dinp_back = swap_batch_channels(dinp_t, C, B, in_plane);
   CHECK_MSG(relative_error(out_back, out, n_out) < CNHW_TOLERANCE, "%s cnhw forward: %g", name,
