@@ -82,6 +82,14 @@ static int is_single_tap(const kn_conv2d *conv) {
          conv->out_w == 1;
 }
 
+/* Workspace of a single-tap conv: the tap's weight slice and its gradient, unless the kernel is
+ * 1x1 and the weight is the (OC, C) matrix itself. */
+static size_t tap_slice_floats(const kn_conv2d *conv) {
+  return conv->kernel_h == 1 && conv->kernel_w == 1
+             ? 0
+             : (size_t)2 * conv->out_channels * conv->in_channels;
+}
+
 static int is_pointwise(const kn_conv2d *conv) {
   return conv->kernel_h == 1 && conv->kernel_w == 1 && conv->stride_h == 1 && conv->stride_w == 1 &&
          conv->pad_h == 0 && conv->pad_w == 0;
@@ -127,10 +135,7 @@ size_t kn_conv2d_workspace_floats(const kn_conv2d *conv, int max_batch) {
     return C * (2 * taps + 2 * in_plane + plane);
   }
   if (is_depthwise(conv)) return 0;
-  if (is_single_tap(conv)) /* the tap's weight slice and its gradient, unless it is the weight */
-    return conv->kernel_h == 1 && conv->kernel_w == 1
-               ? 0
-               : (size_t)2 * conv->out_channels * conv->in_channels;
+  if (is_single_tap(conv)) return tap_slice_floats(conv);
   size_t plane = (size_t)conv->out_h * conv->out_w;
   int n = samples_per_gemm(conv, max_batch);
   if (n == 1 && is_pointwise(conv)) return 0;
@@ -551,6 +556,23 @@ static const float *tap_weight(const kn_conv2d *conv, const float *weight, float
   return slice;
 }
 
+/* Where a single-tap conv's weight gradient (OC, C) is summed: dweight itself for a 1x1 kernel,
+ * else a zeroed slice after the weight slice in workspace (add_tap_gradient moves it back). */
+static float *tap_gradient(const kn_conv2d *conv, float *dweight, float *workspace) {
+  if (conv->kernel_h == 1 && conv->kernel_w == 1) return dweight;
+  const size_t n = (size_t)conv->out_channels * conv->in_channels;
+  memset(workspace + n, 0, n * sizeof(float));
+  return workspace + n;
+}
+
+static void add_tap_gradient(const kn_conv2d *conv, float *dweight, const float *dslice) {
+  if (dslice == dweight) return;
+  const size_t taps = (size_t)conv->kernel_h * conv->kernel_w;
+  const size_t tap = (size_t)conv->pad_h * conv->kernel_w + conv->pad_w;
+  for (size_t i = 0; i < (size_t)conv->out_channels * conv->in_channels; i++)
+    dweight[i * taps + tap] += dslice[i];
+}
+
 static void single_tap_forward(const kn_conv2d *conv, float *out, const float *inp,
                                const float *weight, const float *bias, int B, float *workspace) {
   const float *w = tap_weight(conv, weight, workspace);
@@ -566,21 +588,16 @@ static void single_tap_forward(const kn_conv2d *conv, float *out, const float *i
 static void single_tap_backward(const kn_conv2d *conv, float *dinp, float *dweight, float *dbias,
                                 const float *dout, const float *inp, const float *weight, int B,
                                 float *workspace) {
-  const int KH = conv->kernel_h, KW = conv->kernel_w, OC = conv->out_channels;
-  const int C = conv->in_channels;
+  const int OC = conv->out_channels, C = conv->in_channels;
   const float *w = tap_weight(conv, weight, workspace);
-  if (!w || (KH == 1 && KW == 1)) { /* no tap, or the weight is the (OC, C) matrix itself */
-    if (w)
-      kn_linear_backward(dinp, dweight, dbias, dout, inp, w, B, C, OC);
-    else if (dbias)
+  if (!w) { /* no tap meets the input: only the bias has a gradient */
+    if (dbias)
       for (int b = 0; b < B; b++) kn_vec_add(dbias, dout + (size_t)b * OC, (size_t)OC);
     return;
   }
-  float *dslice = workspace + (size_t)OC * C;
-  memset(dslice, 0, (size_t)OC * C * sizeof(float));
-  kn_linear_backward(dinp, dslice, dbias, dout, inp, w, B, C, OC);
-  const size_t tap = (size_t)conv->pad_h * KW + conv->pad_w;
-  for (size_t i = 0; i < (size_t)OC * C; i++) dweight[i * KH * KW + tap] += dslice[i];
+  float *dw = tap_gradient(conv, dweight, workspace);
+  kn_linear_backward(dinp, dw, dbias, dout, inp, w, B, C, OC);
+  add_tap_gradient(conv, dweight, dw);
 }
 
 /* ---- im2col + gemm -------------------------------------------------------------------------- */
@@ -732,10 +749,7 @@ static int cnhw_direct(const kn_conv2d *conv) {
 }
 
 size_t kn_conv2d_cnhw_workspace_floats(const kn_conv2d *conv, int max_batch) {
-  if (cnhw_direct(conv))
-    return conv->kernel_h == 1 && conv->kernel_w == 1
-               ? 0
-               : (size_t)2 * conv->out_channels * conv->in_channels;
+  if (cnhw_direct(conv)) return tap_slice_floats(conv);
   const size_t columns = (size_t)samples_per_gemm(conv, max_batch) * conv->out_h * conv->out_w;
   return (size_t)col_rows(conv) * columns + (is_pointwise(conv) ? 0 : padded_floats(conv));
 }
@@ -793,19 +807,13 @@ void kn_conv2d_cnhw_backward(const kn_conv2d *conv, float *dinp, float *dweight,
   if (cnhw_direct(conv)) {
     const float *w = tap_weight(conv, weight, workspace);
     if (!w) return; /* no tap meets the input: only the bias has a gradient */
-    const int whole = conv->kernel_h == 1 && conv->kernel_w == 1;
-    float *dw = whole ? dweight : workspace + (size_t)OC * C;
-    if (!whole) memset(dw, 0, (size_t)OC * C * sizeof(float));
+    float *dw = tap_gradient(conv, dweight, workspace);
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, OC, C, columns, 1.0f, dout, columns, inp,
                 columns, 1.0f, dw, C);
     if (dinp)
       cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, C, columns, OC, 1.0f, w, C, dout,
                   columns, 1.0f, dinp, columns);
-    if (!whole) {
-      const size_t taps = (size_t)conv->kernel_h * conv->kernel_w;
-      const size_t tap = (size_t)conv->pad_h * conv->kernel_w + conv->pad_w;
-      for (size_t i = 0; i < (size_t)OC * C; i++) dweight[i * taps + tap] += dw[i];
-    }
+    add_tap_gradient(conv, dweight, dw);
     return;
   }
   const size_t in_plane = (size_t)conv->in_h * conv->in_w;
