@@ -326,6 +326,19 @@ print(int(f.attrs["complete"]), "median_ms(max over peers, after warm-up) " + " 
 PY
 }
 
+# completed LABEL H5 ERR: after attempt_run, fails LABEL's check unless the run exited 0 and the
+# file says complete=1; else records LABEL's wall time and phase medians. 0 when complete.
+completed() {
+  local info complete
+  info=$(h5_summary "$2")
+  complete=${info%% *}
+  if [ "$rc" -ne 0 ] || [ "$complete" != 1 ]; then
+    check FAIL "$1: exit $rc, complete=$complete (see $3)"
+    return 1
+  fi
+  record "  $1: wall ${wall}s; ${info#* }"
+}
+
 run_load() {
   local mode h5 base=$out/load-baseline.h5 limit=$((load_rounds * load_peers * 30 + 300))
   local args=(--workers "$load_workers" --model mlp --batch 64 --tasks "$load_tasks"
@@ -335,14 +348,7 @@ run_load() {
     h5=$out/load-$mode.h5
     attempt_run "load-$mode" "$load_peers" "$limit" "$h5" mayfly-train --mode "$mode" \
         "${args[@]}" -o "$h5"
-    local info complete
-    info=$(h5_summary "$h5")
-    complete=${info%% *}
-    if [ "$rc" -ne 0 ] || [ "$complete" != 1 ]; then
-      check FAIL "load $mode: exit $rc, complete=$complete (see $out/load-$mode.err)"
-      continue
-    fi
-    record "  load $mode: wall ${wall}s; ${info#* }"
+    completed "load $mode" "$h5" "$out/load-$mode.err" || continue
     if [ "$mode" = baseline ]; then
       check ok "load baseline: $load_peers peers completed, complete=1"
     elif "$bin/mayfly-compare" "$base" "$h5" > "$out/load-compare-$mode.log" 2>&1 &&
@@ -460,14 +466,7 @@ run_memory_one() { # MODE ROUNDS MAXSLOPE
       --workers "$load_workers" --model mlp --batch 64 --tasks "$load_tasks" --rounds "$rounds" \
       --eval-every 0 --dataset "$dataset" --seed 7 -o "$h5" -f
   sample_csv='' sample_interval=''
-  local info complete
-  info=$(h5_summary "$h5")
-  complete=${info%% *}
-  if [ "$rc" -ne 0 ] || [ "$complete" != 1 ]; then
-    check FAIL "memory $mode: exit $rc, complete=$complete (see $out/$name.err)"
-    return
-  fi
-  record "  memory $mode: wall ${wall}s; ${info#* }"
+  completed "memory $mode" "$h5" "$out/$name.err" || return 0
   memory_report "$name" "$rounds" "$maxslope"
   sed 's/^/  /' "$out/$name.report" | tee -a "$summary" >&2
   if grep -q 'FAIL' "$out/$name.report"; then
