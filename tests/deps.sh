@@ -4,7 +4,7 @@
 set -euo pipefail
 packages=(gcc make pkg-config openmpi-bin libopenmpi-dev libhdf5-openmpi-dev hdf5-tools
           libopenblas-dev libhwloc-dev hwloc zlib1g-dev dataset-fashion-mnist
-          python3 python3-h5py python3-numpy python3-matplotlib procps
+          python3 python3-h5py python3-numpy python3-matplotlib procps iproute2
           clang libclang-rt-14-dev)
 missing=()
 for p in "${packages[@]}"; do

@@ -32,6 +32,7 @@ Environment: MAYFLY_SLURM_DIR (state directory) [default: $state],
 USAGE
 }
 
+port_in_use() { [ -n "$(ss -Hltn "sport = :$1" 2>/dev/null)" ]; }
 die() { echo "local_cluster: error: $*" >&2; exit 1; }
 note() { echo "local_cluster: $*" >&2; }
 
@@ -139,7 +140,9 @@ start() {
   write_conf
   export SLURM_CONF=$conf
   local pid
-  if pgrep -x munged >/dev/null; then
+  # Only the system munged (socket under /run/munge) counts: other clusters on this machine
+  # (tests/slurm/virtual_cluster.sh) run munged daemons of their own on other sockets.
+  if pid_is "$(cat /run/munge/munged.pid 2>/dev/null)" munged; then
     note "munged already runs (not started by this script; left alone)"
   else
     [ -s /etc/munge/munge.key ] || die "no /etc/munge/munge.key (reinstall the munge package)"
@@ -149,8 +152,9 @@ start() {
     pid=$(await_pidfile munged /run/munge/munged.pid 50) || die "munged wrote no pid file"
     record munged "$pid"
   fi
-  pgrep -x slurmctld >/dev/null && die "a slurmctld already runs on this machine; stop it first"
-  pgrep -x slurmd >/dev/null && die "a slurmd already runs on this machine; stop it first"
+  # Daemons in other network namespaces (the virtual cluster) do not hold these ports.
+  port_in_use 6817 && die "port 6817 is in use (a slurmctld already runs here?); stop it first"
+  port_in_use 6818 && die "port 6818 is in use (a slurmd already runs here?); stop it first"
   rm -f "$state/slurmctld.pid" "$state/slurmd.pid"
   slurmctld -f "$conf" -i || die "slurmctld did not start (log: $state/log/slurmctld.log)"
   pid=$(await_pidfile slurmctld "$state/slurmctld.pid" 100) ||
