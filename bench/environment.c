@@ -11,6 +11,7 @@
 
 #include "bench/binding.h"
 #include "bench/h5util.h"
+#include "bench/launch_check.h"
 #include "bench/options.h"
 
 #define LINE 256
@@ -146,6 +147,7 @@ int mf_environment_record(hid_t file, MPI_Comm comm, char *err, size_t errlen) {
   rc |= mf_h5_attr_string(group, "hostnames", text);
   const char *job = getenv("SLURM_JOB_ID");
   rc |= mf_h5_attr_string(group, "slurm_job_id", job ? job : "");
+  rc |= mf_launch_record(group);
   rc |= mf_h5_attr_string(group, "openblas_config", openblas_get_config());
   rc |= mf_h5_attr_int(group, "openblas_threads", openblas_get_num_threads());
   const char *coretype = getenv("OPENBLAS_CORETYPE");

@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "bench/h5util.h"
+#include "bench/launch_check.h"
 #include "bench/options.h"
 #include "bench/util.h"
 #include "comm/worker_pool.h" /* cm_watchdog_arm */
@@ -36,6 +37,7 @@ typedef struct {
   int csv;
   int force;
   double timeout;
+  int allow_unsafe_spawn;
 } spawn_config;
 
 #define FIELD(name) offsetof(spawn_config, name)
@@ -61,6 +63,10 @@ static const mf_option spawn_options[] = {
     {"timeout", 0, MF_OPT_DOUBLE, FIELD(timeout), "S", "120",
      "seconds one spawn or disconnect may take before the watchdog aborts", 0.001, 1e6, NULL, NULL,
      NULL},
+    {"allow-unsafe-spawn", 0, MF_OPT_FLAG, FIELD(allow_unsafe_spawn), NULL, NULL,
+     "experts: spawn even where the launch is known to stall or fail MPI_Comm_spawn "
+     "(bench/launch_check.h); recorded in the -o file's /environment",
+     0, 0, NULL, NULL, NULL},
 };
 static const mf_program spawn_program = {
     .name = "mayfly-spawn",
@@ -322,6 +328,9 @@ static int write_results(const spawn_config *c, const spawn_results *r, int peer
   rc |= mf_h5_attr_string(file, "git_revision", mf_git_revision);
   rc |= mf_h5_attr_int(file, "complete", 0);
   rc |= mf_h5_attr_int(file, "peers", peers);
+  hid_t environment = mf_h5_group(file, "/environment");
+  rc |= mf_launch_record(environment);
+  H5Gclose(environment);
   const char *env[] = {"OMPI_MCA_pml", "OMPI_MCA_btl", "OMPI_MCA_mpi_yield_when_idle"};
   for (int i = 0; i < 3; i++)
     rc |= mf_h5_attr_string(file, env[i], getenv(env[i]) ? getenv(env[i]) : "");
@@ -450,6 +459,7 @@ static int parent_main(const spawn_config *c, int rank, int peers) {
 
 int main(int argc, char **argv) {
   double times[4] = {realtime(), 0, cpu_seconds(), 0}; /* entered, initialized; CPU of both */
+  mf_launch_prepare(); /* parent and children: the PMIx store spawns need (launch_check.h) */
   MPI_Init(&argc, &argv);
   times[1] = realtime();
   times[3] = cpu_seconds();
@@ -466,7 +476,9 @@ int main(int argc, char **argv) {
   spawn_config config = {.output = ""};
   int status = mf_options_parse(&spawn_program, argc, argv, &config, rank != 0);
   int code = status == MF_OPTIONS_USAGE_ERROR ? 2 : 0;
-  if (status == MF_OPTIONS_OK) code = parent_main(&config, rank, peers);
+  if (status == MF_OPTIONS_OK)
+    code = mf_launch_check(MPI_COMM_WORLD, spawn_program.name, "spawn", config.allow_unsafe_spawn);
+  if (status == MF_OPTIONS_OK && code == 0) code = parent_main(&config, rank, peers);
   MPI_Finalize();
   mf_report_exit(rank, code);
   return code;

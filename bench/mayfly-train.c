@@ -15,6 +15,7 @@
 #include "bench/binding.h"
 #include "bench/cost.h"
 #include "bench/environment.h"
+#include "bench/launch_check.h"
 #include "bench/signals.h"
 #include "bench/train.h"
 #include "bench/train_options.h"
@@ -242,6 +243,9 @@ static void print_header(run_state *s) {
   mf_options_visit(&mf_train_program, &t->config, print_option, NULL);
   printf("\n");
   printf("# mpi: %s; peers: %d; rank 0 binding: %s\n", library, t->peers, binding);
+  char launch[512];
+  mf_launch_describe(launch, sizeof launch);
+  printf("# launch: %s\n", launch);
   char planned[MF_BIND_TEXT], workers[MF_BIND_TEXT];
   mf_binding_peer_planned(planned, sizeof planned);
   mf_binding_workers_planned(workers, sizeof workers);
@@ -426,6 +430,13 @@ static int run(run_state *s, int argc, char **argv) {
   mf_train *t = &s->t;
   char err[ERR_LEN] = "";
   join_command_line(argc, argv, s->command_line, sizeof s->command_line);
+  /* Before anything slow and before the results file: a launch that would stall a spawn. */
+  char spawner[64];
+  snprintf(spawner, sizeof spawner, "--mode %s", t->config.mode);
+  int spawns = strcmp(t->config.mode, "baseline") != 0;
+  if (mf_launch_check(MPI_COMM_WORLD, t->program, spawns ? spawner : NULL,
+                      t->config.allow_unsafe_spawn) != 0)
+    return 2;
   int ok = bind_peer(t, err, sizeof err) == 0;
   if (!all_ok_report_once(ok, t->program, err)) return 1;
   ok = setup(s, err, sizeof err) == 0;
@@ -496,6 +507,7 @@ static int run(run_state *s, int argc, char **argv) {
 }
 
 int main(int argc, char **argv) {
+  mf_launch_prepare(); /* before MPI_Init: the PMIx store spawns need (launch_check.h) */
   MPI_Init(&argc, &argv);
   static run_state state;
   mf_train *t = &state.t;

@@ -10,6 +10,7 @@
 #include <time.h>
 
 #include "bench/binding.h"
+#include "bench/launch_check.h"
 #include "bench/options.h"
 #include "bench/train.h"
 #include "bench/util.h"
@@ -186,6 +187,7 @@ static int serve(const worker_config *config, cm_worker_link *link, double enter
 
 int main(int argc, char **argv) {
   double entered = monotonic_seconds();
+  mf_launch_prepare(); /* the same PMIx store as the peer that spawned us (launch_check.h) */
   MPI_Init(&argc, &argv);
   worker_config config = {0};
   int status = mf_options_parse(&worker_program, argc, argv, &config, 0);

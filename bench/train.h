@@ -49,9 +49,10 @@ typedef struct {
   double inject_failures; /* probability that a task attempt fails (fault injection) */
   double inject_stalls;   /* probability that a task attempt stalls past --task-timeout */
   int failure_seed;
-  const char *prices; /* price table for /cost */
-  int worker_memory;  /* MB a worker is billed for (function size) */
-  const char *bind;   /* "cores" or "none": placement of peers and workers (bench/binding.h) */
+  const char *prices;     /* price table for /cost */
+  int worker_memory;      /* MB a worker is billed for (function size) */
+  const char *bind;       /* "cores" or "none": placement of peers and workers (bench/binding.h) */
+  int allow_unsafe_spawn; /* run serverless modes where bench/launch_check.h refuses them */
 } mf_train_config;
 
 /* What the serverless modes consumed, per peer: the input of the cost model (bench/cost.h).

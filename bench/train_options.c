@@ -232,6 +232,11 @@ static const mf_option train_options[] = {
      "cores: bind every peer (hwloc) to cores of its own and each worker to a free core of its "
      "own where one is left, the rest unbound (all recorded in /environment); none: bind nothing",
      0, 0, (const char *const[]){"cores", "none", NULL}, NULL, NULL},
+    {"allow-unsafe-spawn", 0, MF_OPT_FLAG, FIELD(allow_unsafe_spawn), NULL, NULL,
+     "experts: run serverless modes where the launch is known to stall or fail MPI_Comm_spawn "
+     "(a PMIX_MCA_gds with a shared-memory store on Open MPI 4.1, srun direct launch); "
+     "recorded in /environment",
+     0, 0, NULL, NULL, NULL},
 };
 
 const mf_program mf_train_program = {
