@@ -14,9 +14,9 @@
 
 static struct {
   int prepared;
-  char launcher[32];      /* mpirun, srun, singleton, unknown: who started this process */
-  char requested[FACT];   /* PMIX_MCA_gds as the launcher gave it ("" when unset) */
-  int set_by_mayfly;      /* mf_launch_prepare chose hash */
+  char launcher[32];          /* mpirun, srun, singleton, unknown: who started this process */
+  char requested[FACT];       /* PMIX_MCA_gds as the launcher gave it ("" when unset) */
+  int set_by_mayfly;          /* mf_launch_prepare chose hash */
   char spawn_check[4 * FACT]; /* the verdict of mf_launch_check */
   int allow_unsafe;
 } launch = {.launcher = "unknown", .spawn_check = "not checked"};
@@ -58,6 +58,14 @@ void mf_launch_prepare(void) {
     setenv("PMIX_MCA_gds", "hash", 1);
     launch.set_by_mayfly = 1;
   }
+  launch.prepared = 1;
+}
+
+/* Without mf_launch_prepare (a program that never spawns): what the launcher gave. */
+static void remember_launch(void) {
+  if (launch.prepared) return;
+  snprintf(launch.requested, sizeof launch.requested, "%s", env_or_empty("PMIX_MCA_gds"));
+  detect_launcher();
   launch.prepared = 1;
 }
 
@@ -145,6 +153,7 @@ static void spawn_hazard(const char *what, char *out, size_t size) {
 }
 
 int mf_launch_check(MPI_Comm comm, const char *program, const char *spawner, int allow_unsafe) {
+  remember_launch();
   const int spawns = spawner != NULL;
   int rank = 0, size = 1;
   MPI_Comm_rank(comm, &rank);
@@ -169,6 +178,7 @@ int mf_launch_check(MPI_Comm comm, const char *program, const char *spawner, int
 }
 
 void mf_launch_describe(char *out, size_t size) {
+  remember_launch();
   char pmix[FACT];
   pmix_library_version(pmix, sizeof pmix);
   snprintf(out, size, "%s; PMIx %s (server %s); gds %s (%s; offered %s)", launch.launcher,
@@ -181,10 +191,7 @@ void mf_launch_describe(char *out, size_t size) {
 }
 
 int mf_launch_record(hid_t group) {
-  if (!launch.prepared) { /* a program that never spawns: what the launcher gave */
-    snprintf(launch.requested, sizeof launch.requested, "%s", env_or_empty("PMIX_MCA_gds"));
-    detect_launcher();
-  }
+  remember_launch();
   char pmix[FACT];
   pmix_library_version(pmix, sizeof pmix);
   int rc = 0;
