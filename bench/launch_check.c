@@ -54,7 +54,9 @@ void mf_launch_prepare(void) {
   const char *requested = getenv("PMIX_MCA_gds"), *offered = getenv("PMIX_GDS_MODULE");
   snprintf(launch.requested, sizeof launch.requested, "%s", requested ? requested : "");
   detect_launcher();
-  if ((!requested || !*requested) && offered && list_has(offered, "hash")) {
+  /* A singleton's MPI_Init forks its own mpirun (the PMIx server), which inherits this. */
+  int singleton = strcmp(launch.launcher, "singleton") == 0;
+  if ((!requested || !*requested) && ((offered && list_has(offered, "hash")) || singleton)) {
     setenv("PMIX_MCA_gds", "hash", 1);
     launch.set_by_mayfly = 1;
   }

@@ -8,13 +8,14 @@
  * The clients must agree: a parent on hash spawning children on ds21, or the reverse, fails in
  * the first MPI_Comm_spawn (results/spawn_hang.md). So every mayfly program that spawns or is
  * spawned calls mf_launch_prepare() before MPI_Init; it picks hash for the PMIx client when the
- * user left PMIX_MCA_gds unset and the server offers hash, the same rule in parent and child.
+ * user left PMIX_MCA_gds unset and the server offers hash, the same rule in parent and child
+ * (a singleton's MPI_Init forks its own server, which inherits the choice).
  *
  * What it cannot fix it detects right after MPI_Init: a user's PMIX_MCA_gds that selects a
- * shared-memory store on Open MPI 4.1.x with an external PMIx, a launcher whose PMIx server has
- * no spawn (srun direct launch), a singleton whose store is shared memory. Serverless runs
- * refuse those with one error line and exit 2 (--allow-unsafe-spawn runs anyway), before any
- * results file exists. The facts land in /environment (mf_launch_record). */
+ * shared-memory store on Open MPI 4.1.x with an external PMIx, or a launcher whose PMIx server
+ * has no spawn (srun direct launch). Serverless runs refuse those with one error line and exit 2
+ * (--allow-unsafe-spawn runs anyway), before any results file exists. The facts land in
+ * /environment (mf_launch_record). */
 #ifndef MAYFLY_BENCH_LAUNCH_CHECK_H
 #define MAYFLY_BENCH_LAUNCH_CHECK_H
 
@@ -23,7 +24,8 @@
 #include <stddef.h>
 
 /* Before MPI_Init: sets PMIX_MCA_gds=hash for this process when the launcher left it unset and
- * its PMIx server offers hash (PMIX_GDS_MODULE). Remembers what the launcher gave. */
+ * its PMIx server offers hash (PMIX_GDS_MODULE) or it runs as a singleton. Remembers what the
+ * launcher gave. */
 void mf_launch_prepare(void);
 
 /* After MPI_Init, collective over comm. spawner: what in the run calls MPI_Comm_spawn (the

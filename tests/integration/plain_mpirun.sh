@@ -7,8 +7,8 @@
 # itself the run must complete. 5 cold and 5 warm runs in a row, none may stall. Also: baseline
 # is never refused (even with a stalling gds), a user's shared-memory gds is refused (cold,
 # warm, mayfly-spawn) and --allow-unsafe-spawn runs anyway and is recorded in /environment, an
-# exported PMIX_MCA_gds=hash completes, and a simulated srun direct launch (SLURM_STEP_ID, no
-# mpirun URI) is refused. Every mpirun is bounded by timeout.
+# exported PMIX_MCA_gds=hash completes, a singleton (no mpirun) completes, and a simulated srun
+# direct launch (SLURM_STEP_ID, no mpirun URI) is refused. Every mpirun is bounded by timeout.
 set -uo pipefail
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
@@ -72,6 +72,15 @@ done
 attr "$out/cold-1.h5" /environment/spawn_check | grep -q '^safe' || fail "spawn_check not safe"
 attr "$out/cold-1.h5" /environment/pmix_version | grep -qE '^[0-9]+\.|^internal$' ||
   fail "pmix_version: '$(attr "$out/cold-1.h5" /environment/pmix_version)'"
+
+# No mpirun at all (a singleton forks its own PMIx server, which inherits mayfly's choice).
+start=$SECONDS
+timeout -k 5 40 "${train[@]}" --mode cold --rounds 4 -o "$out/singleton.h5" > "$out/singleton.out" \
+  2> "$out/singleton.err"
+rc=$?
+[ "$rc" -eq 0 ] && [ "$(attr "$out/singleton.h5" /complete)" = 1 ] ||
+  fail "singleton cold: exit $rc after $((SECONDS - start))s: $(head -1 "$out/singleton.err")"
+[ "$(attr "$out/singleton.h5" /environment/launcher)" = singleton ] || fail "singleton: launcher"
 
 # A user's gds that keeps PMIx's shared-memory store (ds21) is what stalls: refused, except
 # baseline (no spawns), and except with the expert option (one spawn per peer: --rounds 1).
