@@ -36,9 +36,14 @@ static int check_passed, check_failed;
   CHECK_MSG(fabs((double)(a) - (double)(b)) <= (tol), "%.9g vs %.9g (tol %g)", (double)(a), \
             (double)(b), (double)(tol))
 
-/* Prints the summary line and returns the exit code for main(). */
+/* Prints the summary line and returns the exit code for main(). A binary that ran no check
+ * at all fails: it tested nothing (a skipped suite, an early return), which must not pass. */
 static inline int check_summary(const char *name) {
   printf("%s: %d passed, %d failed\n", name, check_passed, check_failed);
+  if (check_passed + check_failed == 0) {
+    fprintf(stderr, "%s: error: no check ran\n", name);
+    return 1;
+  }
   return check_failed ? 1 : 0;
 }
 
