@@ -82,6 +82,8 @@ root=$(cd "$(dirname "$0")" && pwd)
 self=$root/run_slurm.sh
 bin=${MAYFLY_BIN:-bin}
 [[ "$bin" == /* ]] || bin=$root/$bin
+# shellcheck source=bench/slurm/submit_checks.sh
+. "$root/bench/slurm/submit_checks.sh" # slurm_check_request, slurm_wait_jobs
 
 usage() {
   cat <<'EOF'
@@ -102,9 +104,17 @@ Submit options:
                           cores (default: peers x (1 + workers) tasks for cold/warm)
       --force             rerun sweep configurations whose results file is already complete
                           (default: skip them)
-      --wait              block until the jobs end; exit with the worst job exit code
-      --dry-run           print what would be submitted, submit nothing
+      --wait              block until the jobs end; exit with the worst job exit code. A job
+                          pending for a reason that cannot clear (PartitionConfig,
+                          BadConstraints, ...) is reported and cancelled
+      --max-wait MIN      --wait gives up after MIN minutes, leaving the jobs queued (exit 124)
+                          [default: every run's time limit one after another, plus 60]
+      --node-wait SEC     --wait cancels a job whose partition has too few usable CPUs (nodes
+                          down or drained) for SEC seconds in a row [default: 300]
+      --dry-run           print what would be submitted and the checks' outcome, submit nothing
   -h, --help              this help
+Before submitting, every request is checked against the cluster (partition state, time and
+node limits, CPUs, sbatch --test-only); one impossible request and nothing is submitted.
 Everything else is passed to mayfly-train (single configuration; -o FILE sets the results
 file, default results/slurm-<UTC time>-<pid>.h5; Slurm's log lands next to it). sbatch reads SBATCH_PARTITION, SBATCH_ACCOUNT,
 SBATCH_QOS ... from the environment; MAYFLY_MPIRUN_ARGS reaches mpirun.
@@ -182,7 +192,42 @@ ntasks_for() { # peers mode workers
   if [ "$oversubscribe" -eq 1 ] || [ "$2" = baseline ]; then echo "$1"; else echo $(($1 * (1 + $3))); fi
 }
 
+# The resource options of one submission (a single job when COUNT is empty, else an array of
+# COUNT tasks): the pre-submission check passes exactly these to sbatch --test-only.
+request_options() { # ntasks minutes [count] -> sets request_opts
+  request_opts=(--ntasks="$1" --time="$2")
+  [ -z "${3:-}" ] || request_opts+=(--array=0-$(($3 - 1)))
+}
+
+# Pre-submission checks (bench/slurm/submit_checks.sh): check_begin, then check_request per
+# job or array, then check_end, which refuses the whole submission if any request is
+# impossible. A dry run without a reachable cluster says so and skips them.
+check_begin() {
+  check_failures=0 check_live=0
+  if slurm_reachable; then check_live=1; return; fi
+  [ "$dry" -eq 1 ] || die "no Slurm cluster answers ($slurm_unreachable); nothing submitted"
+  echo "check: skipped, no Slurm cluster answers ($slurm_unreachable)"
+}
+check_request() { # label ntasks minutes peers sbatch-args...
+  [ "$check_live" -eq 1 ] || return 0
+  if slurm_check_request "$@"; then echo "check: $slurm_check_outcome"; else check_failures=$((check_failures + 1)); fi
+}
+check_end() {
+  [ "$check_failures" -eq 0 ] && return 0
+  die "$check_failures request(s) cannot run on this cluster (see above); nothing submitted"
+}
+
+# --wait: bounded (--max-wait, default SECONDS_OF_RUNS + 60 min), hopeless jobs cancelled.
+wait_for_jobs() { # seconds_of_runs label=jobid...
+  local bound=$(($1 + 3600))
+  shift
+  [ -n "$max_wait" ] && bound=$((max_wait * 60))
+  slurm_wait_jobs "$bound" "$node_wait" "$@"
+  return "$slurm_wait_worst"
+}
+
 sweep="" outdir=results reps="" peers=2 time_min="" oversubscribe=0 force=0 wait=0 dry=0
+max_wait="" node_wait=300
 train_args=()
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -194,6 +239,8 @@ while [ $# -gt 0 ]; do
     --oversubscribe) oversubscribe=1; shift ;;
     --force) force=1; shift ;;
     --wait) wait=1; shift ;;
+    --max-wait) [ $# -ge 2 ] || die "--max-wait needs minutes"; max_wait=$2; shift 2 ;;
+    --node-wait) [ $# -ge 2 ] || die "--node-wait needs seconds"; node_wait=$2; shift 2 ;;
     --dry-run) dry=1; shift ;;
     -h | --help) usage; exit 0 ;;
     --) shift; train_args+=("$@"); break ;;
@@ -203,6 +250,8 @@ done
 is_count "$peers" || die "--peers: '$peers' is not a positive count"
 [ -z "$time_min" ] || is_count "$time_min" || die "--time: '$time_min' is not a positive count"
 [ -z "$reps" ] || is_count "$reps" || die "--repetitions: '$reps' is not a positive count"
+[ -z "$max_wait" ] || is_count "$max_wait" || die "--max-wait: '$max_wait' is not a positive count"
+[[ "$node_wait" =~ ^[0-9]+$ ]] || die "--node-wait: '$node_wait' is not a count of seconds"
 if [ "$dry" -eq 0 ]; then
   command -v sbatch >/dev/null || die "sbatch not found (no Slurm here; tests/slurm/local_cluster.sh start sets one up)"
 fi
@@ -239,18 +288,26 @@ if [ -z "$sweep" ]; then
   done
   [ -n "$output" ] || output=$root/results/slurm-$(date -u +%Y%m%dT%H%M%SZ)-$$.h5
   [[ "$output" == /* ]] || output=$PWD/$output
-  cmd=(sbatch --parsable --job-name=mayfly-"$mode" --ntasks="$ntasks" --time="$minutes"
+  request_options "$ntasks" "$minutes"
+  cmd=(sbatch --parsable --job-name=mayfly-"$mode" "${request_opts[@]}"
        --chdir="$root" --output="${output%.h5}-slurm-%j.out")
-  [ "$wait" -eq 1 ] && cmd+=(--wait)
   cmd+=("$self" --job-single "$root" "$peers" "$attempt" "$output" -- "${args[@]}")
+  check_begin
+  check_request "job ($mode, $peers peers)" "$ntasks" "$minutes" "$peers" "${cmd[@]:2}"
   if [ "$dry" -eq 1 ]; then
     printf 'would run:'; printf ' %q' "${cmd[@]}"; printf '\n'
+    check_end
     exit 0
   fi
+  check_end
   mkdir -p "$(dirname "$output")" || die "cannot create the directory of $output"
-  "${cmd[@]}"
+  job=$("${cmd[@]}") || exit 1 # sbatch said why on stderr
+  job=${job%%;*}
+  echo "$job"
+  [ "$wait" -eq 1 ] || exit 0
+  wait_for_jobs $((minutes * 60)) "$mode run=$job"
   rc=$?
-  [ "$wait" -eq 1 ] && note "job finished with exit code $rc; results: $output"
+  note "job $job finished with exit code $rc; results: $output"
   exit $rc
 fi
 
@@ -382,6 +439,23 @@ for run in "${todo[@]}"; do
   group_runs[$key]+="$run;"
 done
 
+# Every array checked against the cluster before anything is created or submitted.
+check_begin
+for key in $(printf '%s\n' "${!group_runs[@]}" | sort); do
+  IFS=';' read -r -a members <<<"${group_runs[$key]}"
+  most=0
+  for run in "${members[@]}"; do
+    c=${run% *}
+    [ "${cfg_np[c]}" -gt "$most" ] && most=${cfg_np[c]}
+  done
+  labels=$(for run in "${members[@]}"; do printf ' %s\n' "${names[${run% *}]}"; done | sort -u | tr -d '\n')
+  request_options "${key%x*}" "${key#*x}" "${#members[@]}"
+  check_request "array $key (${#members[@]} runs:$labels)" "${key%x*}" "${key#*x}" "$most" \
+    --job-name="mayfly-$sweep_name" "${request_opts[@]}" --chdir="$root" --output=/dev/null \
+    "$self" --job-array "$root" "$dest/.spool/check"
+done
+[ "$dry" -eq 1 ] || check_end
+
 stamp=$(date -u +%Y%m%dT%H%M%SZ)-$$
 spool=$dest/.spool/$stamp
 if [ "$dry" -eq 0 ]; then
@@ -392,7 +466,7 @@ if [ "$dry" -eq 0 ]; then
     die "cannot copy the binaries from $bin to $spool/bin"
 fi
 echo "sweep $sweep_name: ${#names[@]} configurations, ${#todo[@]} runs, ${#group_runs[@]} job array(s) -> $dest"
-pids=() group_logs=()
+jobs=() seconds_of_runs=0
 for key in $(printf '%s\n' "${!group_runs[@]}" | sort); do
   ntasks=${key%x*} minutes=${key#*x}
   IFS=';' read -r -a members <<<"${group_runs[$key]}"
@@ -412,36 +486,25 @@ for key in $(printf '%s\n' "${!group_runs[@]}" | sort); do
         die "cannot write $gdir/task-$i"
     fi
   done
-  cmd=(sbatch --parsable --job-name="mayfly-$sweep_name" --array=0-$((${#members[@]} - 1))
-       --ntasks="$ntasks" --time="$minutes" --chdir="$root"
+  request_options "$ntasks" "$minutes" "${#members[@]}"
+  cmd=(sbatch --parsable --job-name="mayfly-$sweep_name" "${request_opts[@]}" --chdir="$root"
        --output="$dest/logs/slurm-%A_%a.out")
-  [ "$wait" -eq 1 ] && cmd+=(--wait)
   cmd+=("$self" --job-array "$root" "$gdir")
   if [ "$dry" -eq 1 ]; then
     printf 'would run:'; printf ' %q' "${cmd[@]}"; printf '\n'
     continue
   fi
   glog=$spool/sbatch-$key.log
-  if [ "$wait" -eq 1 ]; then
-    "${cmd[@]}" >"$glog" 2>&1 &
-    pids+=($!) group_logs+=("$glog")
-    i=0
-    while [ ! -s "$glog" ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done # the job id
-    echo "array $key (${#members[@]} runs, $ntasks tasks, $minutes min): job $(head -n 1 "$glog")"
-  else
-    "${cmd[@]}" >"$glog" 2>&1 || { cat "$glog" >&2; die "sbatch failed"; }
-    echo "array $key (${#members[@]} runs, $ntasks tasks, $minutes min): job $(head -n 1 "$glog")"
-  fi
+  "${cmd[@]}" >"$glog" 2>&1 || { cat "$glog" >&2; die "sbatch failed"; }
+  job=$(head -n 1 "$glog")
+  job=${job%%;*}
+  jobs+=("array $key=$job") seconds_of_runs=$((seconds_of_runs + ${#members[@]} * minutes * 60))
+  echo "array $key (${#members[@]} runs, $ntasks tasks, $minutes min): job $job"
 done
-[ "$dry" -eq 1 ] && exit 0
+if [ "$dry" -eq 1 ]; then check_end; exit 0; fi
 [ "$wait" -eq 1 ] || exit 0
-worst=0
-for ((i = 0; i < ${#pids[@]}; i++)); do
-  wait "${pids[i]}"
-  rc=$?
-  [ $rc -ne 0 ] && { note "array $(basename "${group_logs[i]}" .log) ended with exit code $rc"; sed 's/^/  | /' "${group_logs[i]}" >&2; }
-  [ $rc -gt $worst ] && worst=$rc
-done
+wait_for_jobs "$seconds_of_runs" "${jobs[@]}"
+worst=$?
 n=$(find "$dest" -maxdepth 1 -name '*.h5' | wc -l)
 echo "sweep $sweep_name done: exit code $worst, $n results file(s) in $dest (logs: $dest/logs)"
 failed=$(grep -L '^# launch.sh exit code 0$' "$dest"/logs/*.log 2>/dev/null |

@@ -4,7 +4,8 @@
 # configuration left a complete results file, draw the figures from them, stop the cluster.
 # Catches what unit tests cannot: sbatch option and quoting mistakes, mpirun inside an
 # allocation (spawn needs slots), array task -> configuration mapping, the figure pipeline on
-# real files. Bounded: the sweep by `timeout`, the whole test well under 4 minutes.
+# real files; the sbatch template (bench/slurm/mayfly.sbatch) submitted as it is, beside.
+# Bounded: the sweep by `timeout`, the whole test well under 4 minutes.
 set -euo pipefail
 cd "${MAYFLY_ROOT:-$(dirname "$0")/../..}"
 start=$SECONDS
@@ -62,6 +63,12 @@ grep -qF "'\$(touch $marker)' is not a model" "$state"/inject-slurm-*.out ||
   fail "the job did not pass the value through literally (see $state/inject-slurm-*.out)"
 echo "bad sweep and injection checks passed after $((SECONDS - start)) s"
 
+# The sbatch template as users submit it (its default request: 6 tasks, no oversubscription
+# needed on this node), a short run; it runs beside the sweep and is checked after it.
+template=$(sbatch --parsable --output="$state/template-%j.out" \
+  --export=ALL,MAYFLY_DATASET=synthetic:1024:256,MAYFLY_ROUNDS=2,MAYFLY_RESULTS="$state/template.h5" \
+  bench/slurm/mayfly.sbatch)
+
 sweep_start=$SECONDS
 timeout 170 ./run_slurm.sh --sweep bench/sweeps/smoke --output "$out" --wait ||
   { for f in "$out"/smoke/logs/*.log; do echo "== $f"; tail -n 5 "$f"; done; fail "sweep failed"; }
@@ -91,6 +98,17 @@ for path in files:
 assert len(seen) == expected, seen
 print("%d complete results files: %s" % (len(files), sorted(seen)))
 PY
+
+for ((i = 0; i < 120; i++)); do # the template's job: at most a minute more
+  [ -z "$(squeue -h -j "$template" -t PD,R,CG 2>/dev/null)" ] && break
+  sleep 0.5
+done
+grep -q "^# mayfly job $template .*: 6 tasks for 6, cores shared: no$" "$state/template-$template.out" &&
+  grep -q '(launch.sh exit code 0)$' "$state/template-$template.out" ||
+  { cat "$state/template-$template.out"; fail "the sbatch template's job failed"; }
+/usr/bin/python3 -c 'import sys, h5py; f = h5py.File(sys.argv[1], "r"); assert f.attrs["complete"] == 1' \
+  "$state/template.h5" || fail "the sbatch template's results are not complete"
+echo "sbatch template: complete=1 (job $template)"
 
 make --no-print-directory figures RESULTS="$out" || fail "make figures failed"
 pngs=$(find "$out/figures" -name '*.png' -size +1k | wc -l)
