@@ -15,15 +15,8 @@
 set -euo pipefail
 cd "${MAYFLY_ROOT:-$(dirname "$0")/../..}"
 start=$SECONDS
-fail() { echo "slurm_checks: FAIL: $*" >&2; exit 1; }
-
-if ! command -v sbatch >/dev/null || ! command -v slurmctld >/dev/null; then
-  command -v apt-get >/dev/null ||
-    fail "Slurm is not installed and there is no apt-get to install it (Debian 12 expected)"
-  [ "$(id -u)" -eq 0 ] || fail "Slurm is not installed; run as root (or install slurmctld" \
-    "slurmd slurm-client munge) so the local cluster can be set up"
-fi
-[ -x "${MAYFLY_BIN:-bin}/mayfly-train" ] || fail "${MAYFLY_BIN:-bin}/mayfly-train missing (make)"
+test_name=slurm_checks
+. tests/slurm/test_prelude.sh
 
 state=$(mktemp -d "${TMPDIR:-/tmp}/mayfly-slurm-checks.XXXXXX")
 out=$state/results
