@@ -541,7 +541,8 @@ static int run(run_state *s, int argc, char **argv) {
     if (complete) printf("# results: %s (complete)\n", t->config.output);
     fflush(stdout);
   }
-  if (stop_signal) return 128 + stop_signal; /* the shell's convention for "killed by" */
+  if (stop_signal) /* resumable (resume.h), or the shell's convention for "killed by" */
+    return stop_checkpoint ? MF_EXIT_RESUMABLE : 128 + stop_signal;
   return all_ok(complete) ? 0 : 1;
 }
 

@@ -620,7 +620,7 @@ void mf_checkpoint_test_hold(const mf_train *t, int rounds_done) {
   if (t->rank != 0 || !hook || atoi(hook) != rounds_done) return;
   printf("# test hook: holding after round %d\n", rounds_done);
   fflush(stdout);
-  for (;;) pause(); /* until SIGKILL: the other peers wait in the next round's collectives */
+  pause(); /* until a signal: SIGKILL ends the job here, SIGTERM lets it stop gracefully */
 }
 
 void mf_checkpoint_remove(const mf_checkpointer *c) {

@@ -28,6 +28,10 @@
 
 #include "bench/train.h"
 
+/* mayfly-train's exit code when a stop signal ended the run after a checkpoint was written:
+ * "not finished, resumable" (EX_TEMPFAIL), what a job script requeues with --resume. */
+#define MF_EXIT_RESUMABLE 75
+
 typedef struct {
   char path[PATH_MAX]; /* OUTPUT.ckpt */
   char tmp[PATH_MAX];  /* OUTPUT.ckpt.tmp */
@@ -63,8 +67,9 @@ int mf_resume_record(hid_t results, const mf_train *t, mf_checkpointer *c, doubl
 int mf_checkpoint_maybe(mf_train *t, mf_checkpointer *c, hid_t results, int rounds_done,
                         int stopping);
 
-/* Test hook: MAYFLY_TEST_HOLD_AFTER_ROUND=N makes rank 0 stop after round N (its rows and any
- * checkpoint written) until it is killed, so a test can kill -9 the job at a chosen round. */
+/* Test hook: MAYFLY_TEST_HOLD_AFTER_ROUND=N makes rank 0 wait after round N (its rows and any
+ * checkpoint written) for a signal, so a test can kill -9 the job at a chosen round, or send
+ * SIGTERM (the run then goes on to its graceful stop after the next round). */
 void mf_checkpoint_test_hold(const mf_train *t, int rounds_done);
 
 /* Rank 0, after a complete run: the checkpoint has served and is removed. */

@@ -123,7 +123,34 @@ grep -q "^# resumed from .* at round 3 " "$work/midwrite.out" ||
   fail midwrite "did not resume at round 3: $(grep '^# resumed' "$work/midwrite.out")"
 same_model ref_baseline midwrite 1
 
-# 4. Bad input. refused NAME PATTERN EXTRA...: a --resume (or plain) run on $work/bad.h5
+# 4. SIGTERM (a Slurm time limit): the peers finish the round, checkpoint, and exit 75
+# (resumable); --resume, here without round checkpoints (those options may differ), completes.
+MAYFLY_TEST_HOLD_AFTER_ROUND=4 bench/launch.sh -q -g 1 -n 2 -t 60 -r 0 -- "$bin/mayfly-train" \
+    "${args[@]}" --mode baseline --checkpoint-every 0 -o "$work/term.h5" >"$work/term.out" \
+    2>"$work/term.err" &
+launcher=$!
+for _ in $(seq 400); do
+  grep -q "^# test hook: holding after round 4$" "$work/term.out" && break
+  sleep 0.1
+done
+kill -TERM "$(pgrep -f "^mpirun .*$work/term.h5" | head -n 1)"
+wait "$launcher"
+rc=$?
+[ "$rc" -eq 75 ] || fail term "exit $rc after SIGTERM, expected 75: $(cat "$work/term.err")"
+# (stdout and stderr turn non-blocking on a stop signal and may drop lines: read the file)
+/usr/bin/python3 - "$work/term.h5" <<'PY' || fail term "no signal checkpoint recorded"
+import sys, h5py
+f = h5py.File(sys.argv[1], "r")
+w = f["/checkpoint/writes"][:]
+assert len(w) == 1 and w[0]["round"] == 5 and w[0]["reason"] == b"signal", w
+assert f.attrs["complete"] == 0 and f.attrs["interrupted"] in (b"SIGTERM", "SIGTERM")
+assert f["/train/loss"].shape == (5,)
+PY
+train term --mode baseline --checkpoint-every 0 --resume
+[ "$rc" -eq 0 ] || fail term "resume exit $rc"
+same_model ref_baseline term 1
+
+# 5. Bad input. refused NAME PATTERN EXTRA...: a --resume (or plain) run on $work/bad.h5
 # fails with exactly one error line matching PATTERN and changes neither file.
 kill_at bad 5 --mode baseline # bad.h5: 5 rounds, checkpoint at round 3
 cp "$work/bad.h5" "$work/bad.h5.orig"
