@@ -123,18 +123,21 @@ grep -q "^# resumed from .* at round 3 " "$work/midwrite.out" ||
   fail midwrite "did not resume at round 3: $(grep '^# resumed' "$work/midwrite.out")"
 same_model ref_baseline midwrite 1
 
-# 4. SIGTERM (a Slurm time limit): the peers finish the round, checkpoint, and exit 75
-# (resumable); --resume, here without round checkpoints (those options may differ), completes.
-MAYFLY_TEST_HOLD_AFTER_ROUND=4 bench/launch.sh -q -g 1 -n 2 -t 60 -r 0 -- "$bin/mayfly-train" \
-    "${args[@]}" --mode baseline --checkpoint-every 0 -o "$work/term.h5" >"$work/term.out" \
-    2>"$work/term.err" &
-launcher=$!
+# 4. SIGTERM (Slurm's warning signal before the time limit, --signal=B:TERM to the job shell of
+# run_slurm.sh): the peers finish the round, checkpoint, and the job exits 75 (resumable); the
+# job run again on the unfinished file resumes by itself (here without round checkpoints:
+# those options may differ between attempts) and completes.
+job=(./run_slurm.sh --job-single "$PWD" 2 60 "$work/term.h5" -- "${args[@]}" --mode baseline
+     --checkpoint-every 0)
+MAYFLY_TEST_HOLD_AFTER_ROUND=4 "${job[@]}" >"$work/term.out" 2>"$work/term.err" &
+job_shell=$!
 for _ in $(seq 400); do
   grep -q "^# test hook: holding after round 4$" "$work/term.out" && break
+  kill -0 "$job_shell" 2>/dev/null || break
   sleep 0.1
 done
-kill -TERM "$(pgrep -f "^mpirun .*$work/term.h5" | head -n 1)"
-wait "$launcher"
+kill -TERM "$job_shell"
+wait "$job_shell"
 rc=$?
 [ "$rc" -eq 75 ] || fail term "exit $rc after SIGTERM, expected 75: $(cat "$work/term.err")"
 # (stdout and stderr turn non-blocking on a stop signal and may drop lines: read the file)
@@ -146,8 +149,10 @@ assert len(w) == 1 and w[0]["round"] == 5 and w[0]["reason"] == b"signal", w
 assert f.attrs["complete"] == 0 and f.attrs["interrupted"] in (b"SIGTERM", "SIGTERM")
 assert f["/train/loss"].shape == (5,)
 PY
-train term --mode baseline --checkpoint-every 0 --resume
-[ "$rc" -eq 0 ] || fail term "resume exit $rc"
+"${job[@]}" >>"$work/term.out" 2>>"$work/term.err"
+rc=$?
+[ "$rc" -eq 0 ] || fail term "the second job exit $rc: $(grep error "$work/term.err")"
+grep -q "has a checkpoint: --resume" "$work/term.out" || fail term "the second job did not resume"
 same_model ref_baseline term 1
 
 # 5. Bad input. refused NAME PATTERN EXTRA...: a --resume (or plain) run on $work/bad.h5
