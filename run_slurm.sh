@@ -41,9 +41,37 @@ job_run() { # root np attempt_seconds output log [mayfly-train args...]
   fi
   echo "# slurm job ${SLURM_JOB_ID:-none} array task ${SLURM_ARRAY_TASK_ID:-none} on" \
        "$(hostname) (${SLURM_NTASKS:-?} tasks, ${SLURM_JOB_NODELIST:-?})"
-  bench/launch.sh -n "$np" -t "$attempt" -- "$bin/mayfly-train" "$@" "${out_args[@]}"
+  # An unfinished run with a checkpoint continues (issue 14) instead of starting over.
+  local resume_args=() arg
+  for arg in "$@"; do [ "$arg" = --force ] && output=""; done
+  if [ -n "$output" ] && [ -e "$output.ckpt" ] && [ -e "$output" ]; then
+    resume_args=(--resume)
+    echo "# $output has a checkpoint: --resume"
+  fi
+  # Slurm's warning signal (--signal=B:TERM@..., sent to this shell) goes on to launch.sh,
+  # which passes it to the ranks: they finish the round, checkpoint, and exit 75.
+  bench/launch.sh -n "$np" -t "$attempt" -- "$bin/mayfly-train" "$@" "${resume_args[@]}" \
+    "${out_args[@]}" &
+  local launcher=$!
+  trap 'kill -TERM "$launcher" 2>/dev/null' TERM INT
+  wait "$launcher"
   local rc=$?
+  while kill -0 "$launcher" 2>/dev/null; do # the trap interrupted wait: wait for the end
+    wait "$launcher"
+    rc=$?
+  done
+  trap - TERM INT
   echo "# launch.sh exit code $rc"
+  # 75: stopped by the signal after a checkpoint. Requeue the job (it restarts here and
+  # resumes), at most MAYFLY_MAX_REQUEUES times (Slurm counts them in SLURM_RESTART_COUNT).
+  if [ "$rc" -eq 75 ] && [ -n "${SLURM_JOB_ID:-}" ]; then
+    local restarts=${SLURM_RESTART_COUNT:-0} most=${MAYFLY_MAX_REQUEUES:-3}
+    if [ "$restarts" -lt "$most" ] && scontrol requeue "$SLURM_JOB_ID"; then
+      echo "# checkpointed before the time limit: requeued job $SLURM_JOB_ID ($((restarts + 1)) of $most)"
+    else
+      echo "# checkpointed before the time limit; not requeued ($restarts of $most requeues used): resubmit to continue"
+    fi
+  fi
   return $rc
 }
 
@@ -195,7 +223,11 @@ ntasks_for() { # peers mode workers
 # The resource options of one submission (a single job when COUNT is empty, else an array of
 # COUNT tasks): the pre-submission check passes exactly these to sbatch --test-only.
 request_options() { # ntasks minutes [count] -> sets request_opts
-  request_opts=(--ntasks="$1" --time="$2")
+  # The warning signal: SIGTERM to the job shell before the time limit (300 s, at most a
+  # quarter of the limit), so the run can finish its round, checkpoint and requeue (job_run).
+  local lead=$(($2 * 60 / 4))
+  [ "$lead" -gt 300 ] && lead=300
+  request_opts=(--ntasks="$1" --time="$2" --signal=B:TERM@"${MAYFLY_SIGNAL_SECONDS:-$lead}")
   [ -z "${3:-}" ] || request_opts+=(--array=0-$(($3 - 1)))
 }
 

@@ -116,14 +116,8 @@ static int tracked_name(const char *buffer_name, char *out, size_t len) {
   return snprintf(out, len, "%.*s.num_batches_tracked", (int)(n - s), buffer_name) < (int)len;
 }
 
-int mf_checkpoint_save(const char *path, const kn_model *m, int64_t num_batches_tracked, char *err,
-                       size_t errlen) {
-  mf_h5_quiet();
-  hid_t f = H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
-  if (f < 0) {
-    snprintf(err, errlen, "%s: cannot create checkpoint file", path);
-    return -1;
-  }
+int mf_checkpoint_write_model(hid_t f, const char *path, const kn_model *m,
+                              int64_t num_batches_tracked, char *err, size_t errlen) {
   int rc = mf_h5_attr_string(f, "model", m->kind->name);
   for (int i = 0; rc == 0 && i < m->num_param_tensors; i++) {
     const kn_tensor_info *t = &m->param_tensors[i];
@@ -150,6 +144,18 @@ int mf_checkpoint_save(const char *path, const kn_model *m, int64_t num_batches_
       H5Sclose(space);
     }
   }
+  return rc;
+}
+
+int mf_checkpoint_save(const char *path, const kn_model *m, int64_t num_batches_tracked, char *err,
+                       size_t errlen) {
+  mf_h5_quiet();
+  hid_t f = H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+  if (f < 0) {
+    snprintf(err, errlen, "%s: cannot create checkpoint file", path);
+    return -1;
+  }
+  int rc = mf_checkpoint_write_model(f, path, m, num_batches_tracked, err, errlen);
   if (H5Fclose(f) < 0 && rc == 0) {
     snprintf(err, errlen, "%s: cannot close checkpoint file", path);
     rc = -1;
@@ -157,15 +163,9 @@ int mf_checkpoint_save(const char *path, const kn_model *m, int64_t num_batches_
   return rc;
 }
 
-int mf_checkpoint_load(const char *path, kn_model *m, int64_t *num_batches_tracked, char *err,
-                       size_t errlen) {
-  mf_h5_quiet();
+int mf_checkpoint_read_model(hid_t f, const char *path, kn_model *m, int64_t *num_batches_tracked,
+                             char *err, size_t errlen) {
   if (num_batches_tracked) *num_batches_tracked = 0;
-  hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
-  if (f < 0) {
-    snprintf(err, errlen, "%s: cannot open as an HDF5 checkpoint", path);
-    return -1;
-  }
   int rc = 0, first = 1;
   for (int i = 0; rc == 0 && i < m->num_param_tensors; i++) {
     const kn_tensor_info *t = &m->param_tensors[i];
@@ -185,6 +185,19 @@ int mf_checkpoint_load(const char *path, kn_model *m, int64_t *num_batches_track
       first = 0;
     }
   }
+  return rc;
+}
+
+int mf_checkpoint_load(const char *path, kn_model *m, int64_t *num_batches_tracked, char *err,
+                       size_t errlen) {
+  mf_h5_quiet();
+  if (num_batches_tracked) *num_batches_tracked = 0;
+  hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+  if (f < 0) {
+    snprintf(err, errlen, "%s: cannot open as an HDF5 checkpoint", path);
+    return -1;
+  }
+  int rc = mf_checkpoint_read_model(f, path, m, num_batches_tracked, err, errlen);
   H5Fclose(f);
   return rc;
 }

@@ -31,6 +31,13 @@ int mf_checkpoint_save(const char *path, const kn_model *m, int64_t num_batches_
 int mf_checkpoint_load(const char *path, kn_model *m, int64_t *num_batches_tracked, char *err,
                        size_t errlen);
 
+/* The same two on a file the caller holds open (bench/resume.c adds its own groups beside the
+ * state_dict); `path` only names the file in messages. */
+int mf_checkpoint_write_model(hid_t file, const char *path, const kn_model *m,
+                              int64_t num_batches_tracked, char *err, size_t errlen);
+int mf_checkpoint_read_model(hid_t file, const char *path, kn_model *m,
+                             int64_t *num_batches_tracked, char *err, size_t errlen);
+
 /* ---- helpers shared with mayfly-grad and the golden tests -------------------------------- */
 
 /* Shape and element type of dataset `name` in `file`; -1 when it does not exist. */

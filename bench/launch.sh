@@ -119,9 +119,20 @@ stop_run() { # pid status_dir
   kill -TERM -- -"$1" 2>/dev/null
   for _ in $(seq 20); do kill -0 "$1" 2>/dev/null || break; sleep 0.5; done
   kill -KILL -- -"$1" 2>/dev/null
+  # When every rank stopped on its own, its exit code says how (mayfly-train: 75 = stopped
+  # after a checkpoint, resumable); otherwise 143, "killed by SIGTERM".
+  local reports=("$2"/rank-[0-9]*) code worst=143
+  if [ -e "${reports[0]}" ] && [ "${#reports[@]}" -eq "$np" ]; then
+    worst=0
+    for f in "${reports[@]}"; do
+      code=$(cat "$f" 2>/dev/null || echo 143)
+      [[ "$code" =~ ^[0-9]+$ ]] || code=143
+      [ "$code" -gt "$worst" ] && worst=$code
+    done
+  fi
   rm -rf "$2"
-  note "interrupted; stopped the run"
-  exit 143
+  note "interrupted; stopped the run (exit code $worst)"
+  exit "$worst"
 }
 
 run_attempt() { # -> sets attempt_rc; 0 finished, 1 timed out

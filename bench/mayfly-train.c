@@ -16,6 +16,7 @@
 #include "bench/cost.h"
 #include "bench/environment.h"
 #include "bench/launch_check.h"
+#include "bench/resume.h"
 #include "bench/signals.h"
 #include "bench/train.h"
 #include "bench/train_options.h"
@@ -32,6 +33,7 @@ typedef struct {
   char command_line[4096];
   double *round_phases; /* rank 0: [rounds][MF_PHASE_COUNT], max over peers */
   float *logits;
+  mf_checkpointer checkpoint; /* bench/resume.h */
 } run_state;
 
 /* All peers agree whether every one of them succeeded; a failing peer has printed its error. */
@@ -442,35 +444,70 @@ static int run(run_state *s, int argc, char **argv) {
   ok = setup(s, err, sizeof err) == 0;
   if (!all_ok_report_once(ok, t->program, err)) return 1;
 
+  /* --resume (bench/resume.h): rank 0 checks the file and its checkpoint, every peer gets
+   * the state; without it, a file that could be continued is not started over silently. */
+  double *usage = t->rank == 0 ? calloc((size_t)t->peers * 5, sizeof(double)) : NULL;
+  if (t->rank == 0) ok = usage && mf_resume_prepare(t, &s->checkpoint, usage, err, sizeof err) == 0;
+  if (!all_ok_report_once(ok, t->program, err)) {
+    free(usage);
+    return 1;
+  }
+  mf_resume_share(t, &s->checkpoint, usage);
+  free(usage);
+  const int resumed = s->checkpoint.resumed_round;
+
   if (t->rank == 0) {
-    ok = mf_train_results_create(&s->results, t->config.output, t->config.force, err, sizeof err) ==
-         0;
+    ok = (resumed
+              ? mf_train_results_reopen(&s->results, t->config.output, t, resumed, err, sizeof err)
+              : mf_train_results_create(&s->results, t->config.output, t->config.force, err,
+                                        sizeof err)) == 0;
     if (!ok) mf_error(t->program, "%s", err);
   }
-  if (!all_ok(ok)) return 1;
-  if (t->rank == 0) {
-    ok =
-        mf_train_results_header(s->results, &mf_train_program, &t->config, s->command_line, t) == 0;
-    s->round_phases = calloc((size_t)t->rounds * MF_PHASE_COUNT, sizeof(double));
-    ok = ok && s->round_phases;
+  if (!all_ok(ok)) {
+    if (t->rank == 0 && s->results) mf_train_results_close(s->results, 0, "resume failed");
+    return 1;
   }
-  ok = mf_environment_record(t->rank == 0 ? mf_train_results_file(s->results) : -1, MPI_COMM_WORLD,
-                             err, sizeof err) == 0 &&
-       ok;
+  if (t->rank == 0) {
+    s->round_phases = calloc((size_t)t->rounds * MF_PHASE_COUNT, sizeof(double));
+    ok = s->round_phases != NULL;
+    if (ok && !resumed)
+      ok = mf_train_results_header(s->results, &mf_train_program, &t->config, s->command_line, t) ==
+           0;
+    if (ok && mf_resume_record(mf_train_results_file(s->results), t, &s->checkpoint,
+                               s->round_phases, err, sizeof err) != 0) {
+      mf_error(t->program, "%s", err);
+      ok = 0;
+    }
+  }
+  if (!resumed) /* a resumed run keeps the first attempt's record; /checkpoint/resumes has its host
+                 */
+    ok = mf_environment_record(t->rank == 0 ? mf_train_results_file(s->results) : -1,
+                               MPI_COMM_WORLD, err, sizeof err) == 0 &&
+         ok;
   if (!ok && t->rank == 0) mf_error(t->program, "%s: writing the header failed", t->config.output);
   if (!all_ok(ok)) {
     if (t->rank == 0) mf_train_results_close(s->results, 0, "setup failed");
     return 1;
   }
   if (t->rank == 0) print_header(s);
+  if (t->rank == 0 && resumed)
+    printf("# resumed from %s at round %d (%d later round%s redone)\n", s->checkpoint.path, resumed,
+           s->checkpoint.discarded, s->checkpoint.discarded == 1 ? "" : "s");
 
   MPI_Barrier(MPI_COMM_WORLD);
-  t->start_time = MPI_Wtime();
-  int round = 0, stop_signal = 0;
+  /* Task times continue the first attempt's clock: training seconds, without the gap. */
+  t->start_time = MPI_Wtime() - s->checkpoint.elapsed;
+  s->checkpoint.last_time = MPI_Wtime();
+  int round = resumed, stop_signal = 0, stop_checkpoint = 0;
   for (; round < t->rounds && !stop_signal; round++) {
     if (train_round(s, round) != 0) break;
     /* signals.h: a SIGTERM/SIGINT on any peer stops every peer after this finished round. */
     if (round + 1 < t->rounds) stop_signal = mf_signals_agree(MPI_COMM_WORLD);
+    int wrote = mf_checkpoint_maybe(t, &s->checkpoint,
+                                    t->rank == 0 ? mf_train_results_file(s->results) : -1,
+                                    round + 1, stop_signal != 0);
+    if (stop_signal && wrote == 1) stop_checkpoint = round + 1;
+    mf_checkpoint_test_hold(t, round + 1);
   }
   int complete = round == t->rounds && !stop_signal;
   /* The cpus every worker slot got, as its last worker reported them (collective). */
@@ -493,16 +530,19 @@ static int run(run_state *s, int argc, char **argv) {
     if (stop_signal)
       mf_error(t->program,
                "interrupted by %s after round %d of %d; %s keeps the finished rounds "
-               "(complete=0)",
-               mf_signal_name(stop_signal), round, t->rounds, t->config.output);
+               "(complete=0)%s",
+               mf_signal_name(stop_signal), round, t->rounds, t->config.output,
+               stop_checkpoint ? "; checkpoint written: --resume continues" : "");
     if (mf_train_results_close(s->results, complete, note) != 0) {
       mf_error(t->program, "%s: closing the results file failed", t->config.output);
       complete = 0;
     }
+    if (complete) mf_checkpoint_remove(&s->checkpoint); /* served: the model is in the file */
     if (complete) printf("# results: %s (complete)\n", t->config.output);
     fflush(stdout);
   }
-  if (stop_signal) return 128 + stop_signal; /* the shell's convention for "killed by" */
+  if (stop_signal) /* resumable (resume.h), or the shell's convention for "killed by" */
+    return stop_checkpoint ? MF_EXIT_RESUMABLE : 128 + stop_signal;
   return all_ok(complete) ? 0 : 1;
 }
 

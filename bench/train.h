@@ -53,6 +53,11 @@ typedef struct {
   int worker_memory;      /* MB a worker is billed for (function size) */
   const char *bind;       /* "cores" or "none": placement of peers and workers (bench/binding.h) */
   int allow_unsafe_spawn; /* run serverless modes where bench/launch_check.h refuses them */
+  /* Checkpoint and resume (bench/resume.h) */
+  int checkpoint_every;      /* rounds between checkpoints, 0: no round trigger */
+  double checkpoint_seconds; /* wall seconds between checkpoints, 0: no time trigger */
+  int resume;                /* continue --output from its last checkpoint */
+  int resume_any_revision;   /* --resume may run another git revision than the checkpoint's */
 } mf_train_config;
 
 /* What the serverless modes consumed, per peer: the input of the cost model (bench/cost.h).

@@ -237,6 +237,21 @@ static const mf_option train_options[] = {
      "(a PMIX_MCA_gds with a shared-memory store on Open MPI 4.1, srun direct launch); "
      "recorded in /environment",
      0, 0, NULL, NULL, NULL},
+    {"checkpoint-every", 0, MF_OPT_INT, FIELD(checkpoint_every), "N", "0",
+     "write a checkpoint (OUTPUT.ckpt: weights, buffers, momentum, round) every N rounds; 0: "
+     "only --checkpoint-seconds decides",
+     0, 100000000, NULL, NULL, NULL},
+    {"checkpoint-seconds", 0, MF_OPT_DOUBLE, FIELD(checkpoint_seconds), "S", "600",
+     "also write a checkpoint after the first round that ends S wall seconds or more after the "
+     "last one, and when a stop signal ends the run; 0: never by time nor on a signal",
+     0, 1e9, NULL, NULL, NULL},
+    {"resume", 0, MF_OPT_FLAG, FIELD(resume), NULL, NULL,
+     "continue --output from its last checkpoint (the same options are required; the rounds "
+     "after the checkpoint are redone)",
+     0, 0, NULL, NULL, NULL},
+    {"resume-any-revision", 0, MF_OPT_FLAG, FIELD(resume_any_revision), NULL, NULL,
+     "with --resume: accept a checkpoint written by another git revision of mayfly", 0, 0, NULL,
+     NULL, NULL},
 };
 
 const mf_program mf_train_program = {

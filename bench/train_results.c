@@ -68,6 +68,26 @@ static void write_config_attr(const char *name, const char *value, void *context
   mf_h5_attr_string(*(hid_t *)context, name, value);
 }
 
+static hid_t task_row_type(void) {
+  hid_t type = H5Tcreate(H5T_COMPOUND, sizeof(mf_task_row));
+#define MEMBER(name, member_type) H5Tinsert(type, #name, HOFFSET(mf_task_row, name), member_type)
+  MEMBER(round, H5T_NATIVE_INT32);
+  MEMBER(peer, H5T_NATIVE_INT32);
+  MEMBER(task, H5T_NATIVE_INT32);
+  MEMBER(worker, H5T_NATIVE_INT32);
+  MEMBER(retries, H5T_NATIVE_INT32);
+  MEMBER(status, H5T_NATIVE_INT32);
+  MEMBER(start, H5T_NATIVE_DOUBLE);
+  MEMBER(end, H5T_NATIVE_DOUBLE);
+  MEMBER(startup, H5T_NATIVE_DOUBLE);
+  MEMBER(fetch, H5T_NATIVE_DOUBLE);
+  MEMBER(forward_backward, H5T_NATIVE_DOUBLE);
+  MEMBER(send, H5T_NATIVE_DOUBLE);
+  MEMBER(peak_rss_bytes, H5T_NATIVE_INT64);
+#undef MEMBER
+  return type;
+}
+
 int mf_train_results_header(mf_train_results *r, const mf_program *program, const void *config,
                             const char *command_line, const mf_train *t) {
   char created[32];
@@ -104,22 +124,7 @@ int mf_train_results_header(mf_train_results *r, const mf_program *program, cons
       r->phase_sets[p] =
           mf_h5_growing_create(timing, mf_phase_names[p], H5T_IEEE_F64LE, (hsize_t)t->peers, 64);
   }
-  r->task_type = H5Tcreate(H5T_COMPOUND, sizeof(mf_task_row));
-#define MEMBER(name, type) H5Tinsert(r->task_type, #name, HOFFSET(mf_task_row, name), type)
-  MEMBER(round, H5T_NATIVE_INT32);
-  MEMBER(peer, H5T_NATIVE_INT32);
-  MEMBER(task, H5T_NATIVE_INT32);
-  MEMBER(worker, H5T_NATIVE_INT32);
-  MEMBER(retries, H5T_NATIVE_INT32);
-  MEMBER(status, H5T_NATIVE_INT32);
-  MEMBER(start, H5T_NATIVE_DOUBLE);
-  MEMBER(end, H5T_NATIVE_DOUBLE);
-  MEMBER(startup, H5T_NATIVE_DOUBLE);
-  MEMBER(fetch, H5T_NATIVE_DOUBLE);
-  MEMBER(forward_backward, H5T_NATIVE_DOUBLE);
-  MEMBER(send, H5T_NATIVE_DOUBLE);
-  MEMBER(peak_rss_bytes, H5T_NATIVE_INT64);
-#undef MEMBER
+  r->task_type = task_row_type();
   r->tasks = mf_h5_growing_create(timing, "tasks", r->task_type, 0, 256);
   H5Gclose(timing);
 
@@ -215,4 +220,102 @@ int mf_train_results_close(mf_train_results *r, int complete, const char *note) 
   rc |= H5Fclose(r->file) < 0;
   free(r);
   return rc ? -1 : 0;
+}
+
+/* Rows of a growing dataset; -1 when it cannot be read. */
+static hssize_t dataset_rows(hid_t dataset) {
+  hid_t space = H5Dget_space(dataset);
+  hsize_t dims[2] = {0, 0};
+  int ok = space >= 0 && H5Sget_simple_extent_dims(space, dims, NULL) >= 0;
+  if (space >= 0) H5Sclose(space);
+  return ok ? (hssize_t)dims[0] : -1;
+}
+
+/* Cuts a growing dataset (rank 1 or 2) back to `rows` rows. */
+static int truncate_rows(hid_t dataset, hsize_t rows) {
+  hid_t space = H5Dget_space(dataset);
+  hsize_t dims[2] = {0, 0};
+  int ok = space >= 0 && H5Sget_simple_extent_dims(space, dims, NULL) >= 0;
+  if (space >= 0) H5Sclose(space);
+  if (!ok || dims[0] < rows) return -1;
+  dims[0] = rows;
+  return H5Dset_extent(dataset, dims) < 0 ? -1 : 0;
+}
+
+/* The first `rows` whose int32 column `member` (NULL: the dataset itself) is below `limit`;
+ * rows are appended in round order, so the kept ones are a prefix. */
+static hssize_t rows_before(hid_t dataset, const char *member, int32_t limit) {
+  hssize_t n = dataset_rows(dataset);
+  if (n <= 0) return n;
+  int32_t *values = malloc((size_t)n * sizeof *values);
+  hid_t memtype = H5T_NATIVE_INT32;
+  if (member) {
+    memtype = H5Tcreate(H5T_COMPOUND, sizeof(int32_t));
+    H5Tinsert(memtype, member, 0, H5T_NATIVE_INT32);
+  }
+  int ok = values && H5Dread(dataset, memtype, H5S_ALL, H5S_ALL, H5P_DEFAULT, values) >= 0;
+  if (member) H5Tclose(memtype);
+  hssize_t kept = 0;
+  while (ok && kept < n && values[kept] < limit) kept++;
+  free(values);
+  return ok ? kept : -1;
+}
+
+int mf_train_results_reopen(mf_train_results **out, const char *path, const mf_train *t,
+                            int rounds_kept, char *err, size_t errlen) {
+  *out = NULL;
+  mf_h5_quiet();
+  mf_train_results *r = calloc(1, sizeof *r);
+  if (!r) {
+    snprintf(err, errlen, "out of memory");
+    return -1;
+  }
+  r->file = H5Fopen(path, H5F_ACC_RDWR, H5P_DEFAULT);
+  if (r->file < 0) {
+    snprintf(err, errlen, "%s: cannot open the results file for writing", path);
+    free(r);
+    return -1;
+  }
+  r->peers = t->peers;
+  r->train = t;
+  r->task_type = task_row_type();
+  int rc = 0;
+  char name[96];
+  for (int p = 0; p < MF_PHASE_COUNT; p++) {
+    r->phase_sets[p] = -1;
+    if (!(t->mode->phases & MF_PHASE_BIT(p))) continue;
+    snprintf(name, sizeof name, "/timing/%s", mf_phase_names[p]);
+    r->phase_sets[p] = H5Dopen2(r->file, name, H5P_DEFAULT);
+    if (r->phase_sets[p] < 0 || truncate_rows(r->phase_sets[p], (hsize_t)rounds_kept) != 0) rc = -1;
+  }
+  for (int f = 0; f < MF_POOL_FIELDS; f++) {
+    r->pool_sets[f] = -1;
+    if (!t->pool_record) continue;
+    snprintf(name, sizeof name, "/pool/%s", mf_pool_field_names[f]);
+    r->pool_sets[f] = H5Dopen2(r->file, name, H5P_DEFAULT);
+    if (r->pool_sets[f] < 0 || truncate_rows(r->pool_sets[f], (hsize_t)rounds_kept) != 0) rc = -1;
+  }
+  r->loss = H5Dopen2(r->file, "/train/loss", H5P_DEFAULT);
+  r->accuracy = H5Dopen2(r->file, "/train/test_accuracy", H5P_DEFAULT);
+  r->eval_round = H5Dopen2(r->file, "/train/eval_round", H5P_DEFAULT);
+  r->tasks = H5Dopen2(r->file, "/timing/tasks", H5P_DEFAULT);
+  hssize_t tasks = r->tasks >= 0 ? rows_before(r->tasks, "round", rounds_kept) : -1;
+  hssize_t evals = r->eval_round >= 0 ? rows_before(r->eval_round, NULL, rounds_kept) : -1;
+  if (r->loss < 0 || r->accuracy < 0 || tasks < 0 || evals < 0 ||
+      truncate_rows(r->loss, (hsize_t)rounds_kept) != 0 ||
+      truncate_rows(r->tasks, (hsize_t)tasks) != 0 ||
+      truncate_rows(r->accuracy, (hsize_t)evals) != 0 ||
+      truncate_rows(r->eval_round, (hsize_t)evals) != 0)
+    rc = -1;
+  r->rounds_written = (hsize_t)rounds_kept;
+  r->tasks_written = tasks > 0 ? (hsize_t)tasks : 0;
+  r->evals_written = evals > 0 ? (hsize_t)evals : 0;
+  /* What the end of the interrupted attempt wrote is written again at the end of this one. */
+  if (H5Aexists(r->file, "interrupted") > 0) H5Adelete(r->file, "interrupted");
+  if (H5Lexists(r->file, "/environment/worker_bindings", H5P_DEFAULT) > 0)
+    H5Ldelete(r->file, "/environment/worker_bindings", H5P_DEFAULT);
+  H5Fflush(r->file, H5F_SCOPE_GLOBAL);
+  *out = r;
+  if (rc != 0) snprintf(err, errlen, "%s: the results file's datasets cannot be continued", path);
+  return rc;
 }

@@ -41,6 +41,12 @@ int mf_train_results_tasks(mf_train_results *r, const mf_task_row *rows, size_t 
 int mf_train_results_eval(mf_train_results *r, int round, double accuracy);
 /* The final model: /model/parameters and /model/buffers (flat float32, the model's blocks). */
 int mf_train_results_model(mf_train_results *r, const kn_model *model);
+/* --resume (bench/resume.h): reopens an existing results file for writing and cuts every
+ * per-round dataset, the task rows and the evaluations back to the first rounds_kept rounds
+ * (the rounds after the checkpoint are redone); the writer then continues at rounds_kept.
+ * On failure *out may still be set (close it with complete 0). */
+int mf_train_results_reopen(mf_train_results **out, const char *path, const mf_train *t,
+                            int rounds_kept, char *err, size_t errlen);
 /* Writes complete (and the end time), flushes, closes, frees. */
 int mf_train_results_close(mf_train_results *r, int complete, const char *note);
 
