@@ -305,6 +305,13 @@ compare compare_not_hdf5 "$work/out/text.h5: not a readable HDF5 file" "$complet
     "$work/out/text.h5"
 compare compare_incomplete "$incomplete: the run is not complete" "$complete_run" "$incomplete"
 compare compare_configs_differ "configurations differ in seed" "$complete_run" "$other_run"
+compare compare_summary_odd "--summary: expected pairs of result files" --summary "$complete_run"
+compare compare_summary_pair_differs "configurations differ in seed" --summary "$complete_run" \
+    "$complete_run" "$complete_run" "$other_run"
+compare compare_label_alone "--label: only with --summary" --label x "$complete_run" "$complete_run"
+compare compare_too_many_labels "--label: 2 labels for 1 pair(s)" --summary --label x --label y \
+    "$complete_run" "$complete_run"
+compare compare_unknown_option "--sumary: unknown option" --sumary "$complete_run" "$complete_run"
 
 echo "$cases cases, $failures failed"
 [ "$failures" -eq 0 ] && [ "$cases" -ge 30 ]
