@@ -30,7 +30,7 @@ else
   cores=$(hwloc-calc --number-of core all 2>/dev/null || true)
   usable=$(nproc)
   [[ $cores =~ ^[1-9][0-9]*$ ]] || cores=$usable
-  [ "$usable" -lt "$cores" ] && cores=$usable
+  if [ "$usable" -lt "$cores" ]; then cores=$usable; fi
 fi
 out=${MAYFLY_RUN_DIR:-results}
 bin=${MAYFLY_BIN:-bin}
@@ -54,15 +54,17 @@ fit_batch() {
 # resource-constrained corner (batch 64, 8 tasks per round).
 peers_a=$cores workers_a=2
 mode_a=cold
-args_a=(--model mlp --batch "$(fit_batch "$peers_a" 8 64)" --tasks 8 --workers "$workers_a" --rounds "$rounds_a")
+args_a=(--model mlp --batch "$(fit_batch "$peers_a" 8 64)" --tasks 8 --workers "$workers_a"
+        --rounds "$rounds_a")
 # Regime B: half the cores' peers; each peer's warm workers take its share of the cores
 # (cores / peers, at least 2), two tasks per worker per round, tasks large enough (batch 2048)
 # that a worker's compute outweighs the dispatch of weights and results (results/warm.md).
 peers_b=$((cores / 2)) && [ "$peers_b" -ge 1 ] || peers_b=1
 workers_b=$((cores / peers_b)) && [ "$workers_b" -ge 2 ] || workers_b=2
 mode_b=warm
-args_b=(--model mlp --batch "$(fit_batch "$peers_b" $((2 * workers_b)) 2048)" --tasks $((2 * workers_b)) --workers "$workers_b"
-        --rounds "$rounds_b")
+tasks_b=$((2 * workers_b))
+args_b=(--model mlp --batch "$(fit_batch "$peers_b" "$tasks_b" 2048)" --tasks "$tasks_b"
+        --workers "$workers_b" --rounds "$rounds_b")
 common=(--dataset fashion-mnist --lr 0.1 --momentum 0.9 --seed 1234 --eval-every "$eval_every"
         --spawn-timeout 30 --force)
 label_a="A peers fill every core"
