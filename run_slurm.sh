@@ -37,7 +37,11 @@ job_run() { # root np attempt_seconds output log [mayfly-train args...]
   if [ -n "$log" ]; then
     mkdir -p "$(dirname "$log")" || return 2
     echo "mayfly job ${SLURM_JOB_ID:-?} task ${SLURM_ARRAY_TASK_ID:-0}: log $log"
-    exec >"$log" 2>&1
+    if [ "${SLURM_RESTART_COUNT:-0}" -gt 0 ]; then
+      exec >>"$log" 2>&1 # a requeued attempt continues the log of the attempts before
+    else
+      exec >"$log" 2>&1
+    fi
   fi
   echo "# slurm job ${SLURM_JOB_ID:-none} array task ${SLURM_ARRAY_TASK_ID:-none} on" \
        "$(hostname) (${SLURM_NTASKS:-?} tasks, ${SLURM_JOB_NODELIST:-?})"
@@ -225,9 +229,11 @@ ntasks_for() { # peers mode workers
 request_options() { # ntasks minutes [count] -> sets request_opts
   # The warning signal: SIGTERM to the job shell before the time limit (300 s, at most a
   # quarter of the limit), so the run can finish its round, checkpoint and requeue (job_run).
+  # Appending: a requeued job's Slurm output keeps the lines of its earlier attempts.
   local lead=$(($2 * 60 / 4))
   [ "$lead" -gt 300 ] && lead=300
-  request_opts=(--ntasks="$1" --time="$2" --signal=B:TERM@"${MAYFLY_SIGNAL_SECONDS:-$lead}")
+  request_opts=(--ntasks="$1" --time="$2" --signal=B:TERM@"${MAYFLY_SIGNAL_SECONDS:-$lead}"
+                --open-mode=append)
   [ -z "${3:-}" ] || request_opts+=(--array=0-$(($3 - 1)))
 }
 

@@ -109,6 +109,9 @@ SlurmdPort=6818
 SchedulerType=sched/backfill
 SchedulerParameters=sched_interval=1
 MinJobAge=300
+# A requeued job may start again only cred_expire s later (default 120): 10 here, so that
+# tests/integration/slurm_requeue.sh sees signal, requeue and resume within a minute.
+AuthInfo=cred_expire=10
 $overrides
 $node NodeAddr=127.0.0.1 State=UNKNOWN
 PartitionName=debug Nodes=$name Default=YES MaxTime=INFINITE State=UP OverSubscribe=NO
