@@ -1,3 +1,4 @@
+# shellcheck shell=bash disable=SC2154 # cluster_name, state, pids: set by the sourcing script
 # Shared by tests/slurm/local_cluster.sh (one node) and tests/slurm/virtual_cluster.sh (N nodes
 # in Linux namespaces), sourced, never run: installing Slurm and MUNGE, PID bookkeeping that
 # tells our daemons from anyone else's, the slurm.conf lines both clusters have in common, and
@@ -104,7 +105,7 @@ CONF
 slurm_lock=/tmp/mayfly-local-slurm.lock
 hold_slurm_lock() { # seconds to wait
   local fd
-  for fd in /proc/$$/fd/*; do
+  for fd in "/proc/$$/fd"/*; do
     [ "$(readlink "$fd" 2>/dev/null)" = "$slurm_lock" ] && return 0
   done
   exec 9>>"$slurm_lock"

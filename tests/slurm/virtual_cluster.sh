@@ -164,7 +164,7 @@ make_network() {
   ip netns add "$hub" || die "ip netns add $hub failed (root needed)"
   ip -n "$hub" link set lo up
   ip -n "$hub" link add "$bridge" type bridge || die "cannot create the bridge in $hub"
-  ip -n "$hub" addr add "$net.254/24" dev "$bridge"
+  ip -n "$hub" addr add "$net.254/24" dev "$bridge" || die "cannot give $bridge $net.254/24"
   ip -n "$hub" link set "$bridge" up
   for ((i = 1; i <= nodes; i++)); do
     ns=$(node_netns $i)
@@ -175,7 +175,7 @@ make_network() {
     ip -n "$hub" link add "vn$i" type veth peer name eth0 netns "$ns" ||
       die "cannot create the veth pair of node $i"
     ip -n "$hub" link set "vn$i" master "$bridge" up
-    ip -n "$ns" addr add "$net.$i/24" dev eth0
+    ip -n "$ns" addr add "$net.$i/24" dev eth0 || die "cannot give node $i $net.$i/24"
     ip -n "$ns" link set eth0 up
   done
 }
@@ -218,12 +218,15 @@ start() {
   rm -rf "$state/ctld" "$state/spool" "$state/nodes" "$state/run" "$state/inits"
   # From here on a failure undoes everything made so far.
   trap 'rc=$?; [ $rc -ne 0 ] && { note "start failed; cleaning up"; stop >/dev/null 2>&1; }; exit $rc' EXIT
+  trap 'exit 143' TERM INT HUP # so that the EXIT trap runs when start is interrupted
   write_conf
   write_node_init
   make_network
 
   [ -s /etc/munge/munge.key ] || die "no /etc/munge/munge.key (reinstall the munge package)"
   install -d -o munge -g munge -m 0755 "$state/munge"
+  runuser -u munge -- test -w "$state/munge" ||
+    die "the munge user cannot reach $state/munge (make $state and its parents searchable: chmod o+x)"
   runuser -u munge -- munged --socket="$state/munge/munge.socket" \
     --pid-file="$state/munge/munged.pid" --log-file="$state/munge/munged.log" \
     --seed-file="$state/munge/munged.seed" || die "munged did not start ($state/munge/munged.log)"
@@ -249,8 +252,8 @@ start() {
     tail -n 5 "$state/log/slurmctld.log" "$state"/log/slurmd-*.log >&2
     die "$idle of $nodes nodes idle after $((SECONDS - t0)) s (states:${states:- none})"
   fi
-  trap - EXIT
-  note "up in $((SECONDS - t0)) s: $nodes nodes ($(node_name 1)..$(node_name $nodes)," \
+  trap - EXIT TERM INT HUP
+  note "up in $((SECONDS - t0)) s: $nodes nodes ($(node_name 1)..$(node_name "$nodes")," \
     "$cpus CPUs each), slurmctld on mfctl ($net.254)"
   note "submit with:"
   env_lines | sed 's/^/  /' >&2
@@ -301,7 +304,7 @@ stop() {
   fi
   remove_namespaces
   rm -f "$pids" "$state/inits"
-  rm -rf "$state/nodes" "$state/spool" "$state/run" "$state/bin" "$state/munge"
+  rm -rf "${state:?}/nodes" "${state:?}/spool" "${state:?}/run" "${state:?}/bin" "${state:?}/munge"
   note "stopped in $((SECONDS - t0)) s"
 }
 
@@ -337,8 +340,9 @@ while [ $# -gt 0 ]; do
     *) usage >&2; exit 2 ;;
   esac
 done
-[[ "$nodes" =~ ^[1-9][0-9]*$ ]] && [ "$nodes" -le 250 ] ||
+if ! [[ "$nodes" =~ ^[1-9][0-9]*$ ]] || [ "$nodes" -gt 250 ]; then
   die "--nodes: '$nodes' is not a node count from 1 to 250"
+fi
 
 case "$command" in
   start) start ;;
