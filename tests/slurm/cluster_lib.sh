@@ -74,6 +74,19 @@ stop_recorded() { # names...
   done
 }
 
+# Prints "name pid running|gone" for every recorded daemon; true when one of them runs.
+status_recorded() {
+  local name pid rc=1
+  if [ -f "$pids" ]; then
+    while read -r name pid; do
+      if pid_is "$pid" "$name"; then echo "$name $pid running"; rc=0; else echo "$name $pid gone"; fi
+    done <"$pids"
+  else
+    echo "not started by this script"
+  fi
+  return $rc
+}
+
 # The slurm.conf settings both test clusters share: no accounting, no cgroups (linuxproc
 # process tracking, no task plugin), cons_tres by core, root daemons, quick scheduling.
 conf_common() {

@@ -127,14 +127,8 @@ stop() {
 }
 
 status() {
-  local name pid rc=1
-  if [ -f "$pids" ]; then
-    while read -r name pid; do
-      if pid_is "$pid" "$name"; then echo "$name $pid running"; rc=0; else echo "$name $pid gone"; fi
-    done <"$pids"
-  else
-    echo "not started by this script"
-  fi
+  local rc=0
+  status_recorded || rc=1
   [ -f "$conf" ] && SLURM_CONF=$conf sinfo 2>/dev/null
   return $rc
 }

@@ -309,14 +309,8 @@ stop() {
 }
 
 status() {
-  local name pid rc=1 ns
-  if [ -f "$pids" ]; then
-    while read -r name pid; do
-      if pid_is "$pid" "$name"; then echo "$name $pid running"; rc=0; else echo "$name $pid gone"; fi
-    done <"$pids"
-  else
-    echo "not started by this script"
-  fi
+  local rc=0 ns
+  status_recorded || rc=1
   if [ -f "$state/netns" ]; then
     while read -r ns; do
       [ -e "/run/netns/$ns" ] && echo "namespace $ns: $(ip netns pids "$ns" | wc -l) processes"
