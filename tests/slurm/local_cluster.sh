@@ -33,33 +33,12 @@ USAGE
 }
 
 port_in_use() { [ -n "$(ss -Hltn "sport = :$1" 2>/dev/null)" ]; }
-die() { echo "local_cluster: error: $*" >&2; exit 1; }
-note() { echo "local_cluster: $*" >&2; }
-
-# True when PID is alive and runs the program NAME (comm is truncated to 15 characters).
-pid_is() { # pid name
-  [[ "$1" =~ ^[0-9]+$ ]] || return 1
-  [ "$(cat "/proc/$1/comm" 2>/dev/null)" = "${2:0:15}" ]
-}
-
-install_packages() {
-  local missing=()
-  command -v slurmctld >/dev/null || missing+=(slurmctld)
-  command -v slurmd >/dev/null || missing+=(slurmd)
-  command -v sbatch >/dev/null || missing+=(slurm-client)
-  command -v munged >/dev/null || missing+=(munge)
-  [ ${#missing[@]} -eq 0 ] && return 0
-  [ "$(id -u)" -eq 0 ] || die "${missing[*]} missing; install as root: apt-get install -y" \
-    "--no-install-recommends slurmctld slurmd slurm-client munge"
-  command -v apt-get >/dev/null || die "${missing[*]} missing and no apt-get to install them" \
-    "(this script expects Debian 12)"
-  note "installing ${missing[*]} (apt-get)"
-  if ! DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y \
-      --no-install-recommends slurmctld slurmd slurm-client munge >"$state/apt.log" 2>&1; then
-    tail -n 5 "$state/apt.log" >&2
-    die "apt-get could not install Slurm (log: $state/apt.log)"
-  fi
-}
+cluster_name=local_cluster
+# shellcheck source=tests/slurm/cluster_lib.sh
+. "$(dirname "$0")/cluster_lib.sh"
+# The daemons started here must not inherit a caller's lock descriptor (fd 9, see
+# hold_slurm_lock): a cluster left running would hold the lock after its test ended.
+exec 9>&-
 
 write_conf() {
   local host node cpus real name
@@ -84,20 +63,7 @@ write_conf() {
 # Written by tests/slurm/local_cluster.sh: a one-node test cluster (no accounting, no cgroups).
 ClusterName=mayfly-local
 SlurmctldHost=$host(127.0.0.1)
-AuthType=auth/munge
-CredType=cred/munge
-ProctrackType=proctrack/linuxproc
-TaskPlugin=task/none
-SelectType=select/cons_tres
-SelectTypeParameters=CR_Core
-AccountingStorageType=accounting_storage/none
-JobAcctGatherType=jobacct_gather/none
-JobCompType=jobcomp/none
-MpiDefault=none
-MailProg=/bin/true
-SlurmUser=root
-SlurmdUser=root
-ReturnToService=2
+$(conf_common)
 StateSaveLocation=$state/ctld
 SlurmdSpoolDir=$state/d
 SlurmctldPidFile=$state/slurmctld.pid
@@ -106,9 +72,6 @@ SlurmctldLogFile=$state/log/slurmctld.log
 SlurmdLogFile=$state/log/slurmd.log
 SlurmctldPort=6817
 SlurmdPort=6818
-SchedulerType=sched/backfill
-SchedulerParameters=sched_interval=1
-MinJobAge=300
 # A requeued job may start again only cred_expire s later (default 120): 10 here, so that
 # tests/integration/slurm_requeue.sh sees signal, requeue and resume within a minute.
 AuthInfo=cred_expire=10
@@ -118,28 +81,10 @@ PartitionName=debug Nodes=$name Default=YES MaxTime=INFINITE State=UP OverSubscr
 CONF
 }
 
-record() { echo "$1 $2" >>"$pids"; }
-
-# Waits up to $3 tenths of a second for the pid file $2 of daemon $1 to name a live process.
-await_pidfile() { # name file tenths
-  local i pid
-  for ((i = 0; i < $3; i++)); do
-    pid=$(cat "$2" 2>/dev/null)
-    if pid_is "$pid" "$1"; then echo "$pid"; return 0; fi
-    sleep 0.1
-  done
-  return 1
-}
-
 start() {
   mkdir -p "$state" || die "cannot create $state"
   install_packages
-  if [ -s "$pids" ]; then
-    local name pid alive=0
-    while read -r name pid; do pid_is "$pid" "$name" && alive=1; done <"$pids"
-    [ $alive -eq 1 ] && die "already running (see: $0 status; stop it first)"
-    rm -f "$pids"
-  fi
+  refuse_if_running
   write_conf
   export SLURM_CONF=$conf
   local pid
@@ -183,31 +128,13 @@ start() {
 
 stop() {
   [ -f "$pids" ] || { note "nothing to stop (no $pids)"; return 0; }
-  local name pid order=(slurmd slurmctld munged) want i
-  for want in "${order[@]}"; do
-    while read -r name pid; do
-      [ "$name" = "$want" ] || continue
-      if pid_is "$pid" "$name"; then
-        kill -TERM "$pid"
-        i=0
-        while pid_is "$pid" "$name" && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
-        if pid_is "$pid" "$name"; then kill -KILL "$pid"; note "killed $name $pid (SIGKILL)"; fi
-        note "stopped $name ($pid)"
-      fi
-    done <"$pids"
-  done
+  stop_recorded slurmd slurmctld munged
   rm -f "$pids"
 }
 
 status() {
-  local name pid rc=1
-  if [ -f "$pids" ]; then
-    while read -r name pid; do
-      if pid_is "$pid" "$name"; then echo "$name $pid running"; rc=0; else echo "$name $pid gone"; fi
-    done <"$pids"
-  else
-    echo "not started by this script"
-  fi
+  local rc=0
+  status_recorded || rc=1
   [ -f "$conf" ] && SLURM_CONF=$conf sinfo 2>/dev/null
   return $rc
 }
