@@ -177,6 +177,10 @@ static int setup(run_state *s, char *err, size_t errlen) {
     return -1;
   }
   if (allocate_round_buffers(t, err, errlen) != 0) return -1;
+  /* "auto" picks from the message size and the peer count, values every peer shares, so all
+   * peers run the same algorithm; a gradient is one message of the same size every round. */
+  s->exchange = cm_exchange_resolve(s->exchange, t->result_len * sizeof(float), t->peers);
+  t->exchange_selected = s->exchange->name;
   s->logits = malloc((size_t)t->config.batch * t->kind->classes * sizeof(float));
   if (!s->logits) {
     snprintf(err, errlen, "out of memory");
@@ -257,11 +261,15 @@ static void print_header(run_state *s) {
       "peer\n",
       t->config.dataset, (long long)t->train_set.count, (long long)t->test_set.count,
       (long long)t->partition.shard_size, (long long)t->minibatches, t->config.batch);
+  char exchange[80]; /* "ring", or "auto (ring)" */
+  if (strcmp(t->config.exchange, s->exchange->name) == 0)
+    snprintf(exchange, sizeof exchange, "%s", s->exchange->name);
+  else
+    snprintf(exchange, sizeof exchange, "%s (%s)", t->config.exchange, s->exchange->name);
   printf(
       "# model: %s (%zu parameters); mode: %s; tasks per round: %d; rounds: %d; exchange: "
       "%s\n",
-      t->kind->name, t->model->num_params, t->mode->name, t->tasks_per_round, t->rounds,
-      s->exchange->name);
+      t->kind->name, t->model->num_params, t->mode->name, t->tasks_per_round, t->rounds, exchange);
   printf("# times in ms, max over peers; results: %s\n", t->config.output);
   printf("#%6s %9s", "round", "loss");
   for (int p = 0; p < MF_PHASE_COUNT; p++)

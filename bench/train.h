@@ -131,7 +131,8 @@ struct mf_train {
   const kn_model_kind *kind;
   kn_model *model;
   kn_sgd optimizer;
-  size_t result_len; /* params + buffers (batch statistics) + 1 (loss) */
+  size_t result_len;             /* params + buffers (batch statistics) + 1 (loss) */
+  const char *exchange_selected; /* the algorithm that runs: --exchange, or auto's choice */
   float *result_sum;
   int64_t *task_indices; /* [tasks_per_round * batch] this round's sample indices */
   cm_task *tasks;        /* [tasks_per_round] */

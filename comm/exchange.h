@@ -20,9 +20,19 @@ typedef struct {
   int (*allreduce_mean)(float *data, size_t count, MPI_Comm comm, char *err, size_t errlen);
 } cm_exchange_algorithm;
 
-/* NULL-terminated table of algorithms. */
+/* NULL-terminated table of algorithms, "auto" (comm/exchange_auto.c) last. */
 extern const cm_exchange_algorithm *const cm_exchange_algorithms[];
 
 const cm_exchange_algorithm *cm_exchange_find(const char *name);
+
+/* The algorithm "auto" runs for one vector of `bytes` bytes over `peers` peers: the fastest
+ * measured (crossover table in comm/exchange_auto.c, measurements in results/exchange.md).
+ * Never "auto" itself; the same answer on every peer, since it depends on nothing else. */
+const cm_exchange_algorithm *cm_exchange_auto(size_t bytes, int peers);
+
+/* The algorithm that actually runs when `algorithm` exchanges `bytes` over `peers` peers:
+ * cm_exchange_auto's choice for "auto", `algorithm` itself otherwise. */
+const cm_exchange_algorithm *cm_exchange_resolve(const cm_exchange_algorithm *algorithm,
+                                                 size_t bytes, int peers);
 
 #endif

@@ -19,8 +19,13 @@ assert root["suite"] == b"mayfly" or root["suite"] == "mayfly"
 assert root["schema_version"] == 1 and root["complete"] == 1
 config = f["/config"].attrs
 for key in ("mode", "model", "dataset", "batch", "peers", "tasks", "workers", "worker-threads",
-            "peer-threads", "rounds", "lr", "seed", "exchange"):
+            "peer-threads", "rounds", "lr", "seed", "exchange", "exchange_selected"):
     assert key in config, key
+def text(value):
+    return value.decode() if isinstance(value, bytes) else str(value)
+# The default exchange is auto; an mlp gradient (940,584 bytes) is above 512 KiB: the ring.
+assert text(config["exchange"]) == "auto", config["exchange"]
+assert text(config["exchange_selected"]) == "ring", config["exchange_selected"]
 env = f["/environment"]
 for key in ("mpi_library_version", "hostnames", "slurm_job_id", "openblas_config",
             "openblas_threads", "compiler"):
