@@ -61,9 +61,9 @@ static int open_result(result_file *r, const char *path) {
     mf_error(program, "%s: not a mayfly result file", path);
     return -1;
   }
-  if (mf_h5_read_attr_int(r->file, "schema_version", &version) != 0 ||
-      version != MF_SCHEMA_VERSION) {
-    mf_error(program, "%s: schema version %lld, this program reads version %d", path,
+  if (mf_h5_read_attr_int(r->file, "schema_version", &version) != 0 || version < 1 ||
+      version > MF_SCHEMA_VERSION) {
+    mf_error(program, "%s: schema version %lld, this program reads versions 1 to %d", path,
              (long long)version, MF_SCHEMA_VERSION);
     return -1;
   }
