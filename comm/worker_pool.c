@@ -195,10 +195,16 @@ int cm_pool_grow(cm_pool *pool, const cm_spawn_request *request, double *spawn_s
   return 0;
 }
 
+/* Host names equal, or equal up to the first '.' (a node's short name and its FQDN). */
+static int same_host(const char *a, const char *b) {
+  size_t la = strcspn(a, "."), lb = strcspn(b, ".");
+  return strcmp(a, b) == 0 || (la == lb && la > 0 && strncmp(a, b, la) == 0);
+}
+
 int cm_pool_alive_on(const cm_pool *pool, const char *host) {
   int alive = 0;
   for (int i = 0; i < pool->size; i++)
-    alive += pool->workers[i].state != WORKER_ABANDONED && strcmp(pool->workers[i].host, host) == 0;
+    alive += pool->workers[i].state != WORKER_ABANDONED && same_host(pool->workers[i].host, host);
   return alive;
 }
 

@@ -3,8 +3,11 @@
 # with its own host name and private /tmp), one sbatch -N 3 --ntasks-per-node=2 job with both
 # peers on mfnode1 (mpirun -np 2 fills the first node's slots):
 #   - --placement remote, cold and warm, on fashion-mnist (gzip, staged into each node's own
-#     /tmp by the first worker there): every task row's host is mfnode2 or mfnode3, never the
-#     peers' mfnode1, and baseline, cold and warm give bit-identical models (mayfly-compare);
+#     /tmp by the first worker there: the staged files are found on mfnode2 and mfnode3):
+#     every task row's host is mfnode2 or mfnode3, never the peers' mfnode1, and baseline, cold
+#     and warm give bit-identical models (mayfly-compare);
+#   - data only in mfnode1's private /tmp (idx:/tmp/fm): the remote workers cannot stage it and
+#     the run ends (exit 1) with an error line per peer naming the worker's node and the path;
 #   - --placement any, --workers auto: no free slot is left beside the peers, so every worker
 #     runs on mfnode2/mfnode3, on at least two hosts, and no host runs more workers in a round
 #     than /pool/host_slots gives it.
@@ -44,17 +47,25 @@ cat >"$state/job.sh" <<JOB
 #!/usr/bin/env bash
 cd "$PWD"
 run() { # name, mayfly-train options...
-  local name=\$1; shift
+  local name=\$1 t0=\$SECONDS; shift
   bench/launch.sh -q -n 2 -t 60 -r 1 -- "$bin/mayfly-train" --model mlp --dataset fashion-mnist \
       --batch 64 --tasks 4 --rounds 3 --seed 11 --eval-every 0 --spawn-timeout 30 \
       --task-timeout 30 -o "$state/\$name.h5" "\$@" >"$state/\$name.log" 2>&1
-  echo "\$name exit \$?"
+  local rc=\$?
+  echo "\$name exit \$rc"
+  echo "\$name took \$((SECONDS - t0)) s"
 }
 echo "batch \$(hostname)"
 run baseline --mode baseline
 run remote_cold --mode cold --placement remote --workers 2
 run remote_warm --mode warm --placement remote --workers 2
 run any_auto --mode cold --placement any --workers auto
+# data only in the peers' node's private /tmp: the remote workers cannot stage it, and the run
+# stops with the worker's node and the path in its error
+mkdir -p /tmp/fm && cp /usr/share/datasets/fashion-mnist/*.gz /tmp/fm/
+run private_data --mode cold --placement remote --workers 2 --max-retries 1 --dataset idx:/tmp/fm
+# each worker node staged its own copy of the gzip dataset into its private /tmp
+srun -N 2 -n 2 -w mfnode2,mfnode3 bash -c 'echo "stage \$(hostname) \$(ls /tmp/mayfly-stage | sort | tr "\n" " ")"'
 JOB
 job=$(sbatch --parsable -N 3 --ntasks-per-node=2 -t 4 -o "$state/job.out" "$state/job.sh") ||
   fail "sbatch failed"
@@ -67,6 +78,18 @@ cat "$state/job.out"
 grep -qx "batch mfnode1" "$state/job.out" || fail "the batch script did not run on mfnode1"
 for name in baseline remote_cold remote_warm any_auto; do
   grep -qx "$name exit 0" "$state/job.out" || { tail -n 20 "$state/$name.log"; fail "$name failed"; }
+done
+grep -qx "private_data exit 1" "$state/job.out" || fail "private_data: exit 1 expected"
+grep "^mayfly-train: error:" "$state/private_data.log" || true
+# one line per peer (each peer's round fails on its own), every one naming node and path
+errors=$(grep -c "^mayfly-train: error:" "$state/private_data.log" || true)
+named=$(grep "^mayfly-train: error:" "$state/private_data.log" |
+  grep -cE "node mfnode[23]: staging idx:/tmp/fm into /tmp/mayfly-stage failed: /tmp/fm/" || true)
+[ "$errors" -ge 1 ] && [ "$named" -eq "$errors" ] && [ "$errors" -le 2 ] ||
+  { cat "$state/private_data.log"; fail "private_data: the errors do not name the node and path"; }
+staged="t10k-images-idx3-ubyte t10k-labels-idx1-ubyte train-images-idx3-ubyte train-labels-idx1-ubyte "
+for node in mfnode2 mfnode3; do
+  grep -qxF "stage $node $staged" "$state/job.out" || fail "$node has no staged copy of its own"
 done
 for mode in remote_cold remote_warm; do
   "$bin/mayfly-compare" "$state/baseline.h5" "$state/$mode.h5" >"$state/compare_$mode.log" ||
