@@ -430,6 +430,7 @@ static void release(run_state *s) {
   free(s->round_phases);
   free(s->logits);
   mf_binding_cleanup();
+  mf_placement_cleanup();
 }
 
 static int run(run_state *s, int argc, char **argv) {

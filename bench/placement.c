@@ -362,10 +362,14 @@ static int complete_hosts(mf_hosts *hosts, const char *names, char *err, size_t 
   return 0;
 }
 
-int mf_placement_setup(MPI_Comm comm, const char *placement, char *err, size_t errlen) {
+void mf_placement_cleanup(void) {
   free(run.hosts), free(run.peer_host), free(run.peer_cores), free(run.share);
   free(run.free_slots);
   memset(&run, 0, sizeof run);
+}
+
+int mf_placement_setup(MPI_Comm comm, const char *placement, char *err, size_t errlen) {
+  mf_placement_cleanup();
   MPI_Comm_rank(comm, &run.rank);
   MPI_Comm_size(comm, &run.peers);
   int kind = mf_placement_parse(placement);

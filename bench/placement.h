@@ -79,5 +79,7 @@ int mf_placement_places(void);
 int mf_placement_choose(int workers, const int *alive_on, int *hosts, int *counts);
 /* One line: the placement, the allocation's source and its nodes (for /environment, /pool). */
 void mf_placement_describe(char *out, size_t size);
+/* Frees the run's placement (end of run). */
+void mf_placement_cleanup(void);
 
 #endif
