@@ -370,6 +370,11 @@ void mf_binding_cleanup(void) {
 /* ---- worker side ---- */
 
 static int worker_slot_fd = -1;
+static char worker_line[MF_BIND_TEXT] = "not bound yet";
+
+const char *mf_binding_worker_line(void) {
+  return worker_line;
+}
 
 /* Takes the lowest free slot of the report directory: -1 when there is none (no directory:
  * the worker runs on another node than its peer). */
@@ -464,7 +469,8 @@ int mf_binding_worker_apply(const char *argument, int index_hint, char *err, siz
   current_cpus(topology, cpus, sizeof cpus);
   hwloc_topology_destroy(topology);
   if (why[0]) snprintf(status, sizeof status, "bind failed: %.200s", why);
-  if (!dir || slot < 0) return 0; /* nowhere to report (another node): the record says so */
+  snprintf(worker_line, sizeof worker_line, "%.60s:cpus=%.60s:%.120s", host, cpus, status);
+  if (!dir || slot < 0) return 0; /* nowhere to report (another node): its replies say so */
 
   char path[PATH_MAX], temp[PATH_MAX + 32];
   report_path(dir, slot, path, sizeof path);

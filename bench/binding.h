@@ -70,9 +70,10 @@ int mf_binding_worker_slots_seen(void);
  * index separated by ';' (a core range "1" or "2-3", or "-": unbound), DIR where the worker
  * reports. */
 void mf_binding_worker_argument(char *out, size_t size);
-/* The spawn info key "host" for this peer's workers: its own node's name when the peers span
- * several nodes (so the workers run where the plan's cores are), else NULL (Open MPI's
- * default mapping, which on one node is that node). */
+/* The spawn info key "host" for this peer's workers under --placement local: its own node's
+ * name when the peers span several nodes (so the workers run where the plan's cores are), else
+ * NULL (Open MPI's default mapping, which on one node is that node). Other placements name
+ * their hosts themselves (bench/placement.h). */
 const char *mf_binding_worker_host(void);
 /* One line: where workers are placed and why (for /environment). */
 void mf_binding_placement(char *out, size_t size);
@@ -85,6 +86,9 @@ void mf_binding_cleanup(void);
  * ones: the whole node, explicitly), and writes what it got to the report directory. -1 with a
  * message on a malformed argument; a failed bind is reported, not fatal. */
 int mf_binding_worker_apply(const char *argument, int index_hint, char *err, size_t errlen);
+/* What mf_binding_worker_apply got, "HOST:cpus=LIST:status" (also sent back with every
+ * reply, so the peer knows the binding of a worker on another node). */
+const char *mf_binding_worker_line(void);
 /* Frees the worker slot (before the worker disconnects, so the next pool finds it free). */
 void mf_binding_worker_release(void);
 

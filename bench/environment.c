@@ -13,6 +13,7 @@
 #include "bench/h5util.h"
 #include "bench/launch_check.h"
 #include "bench/options.h"
+#include "bench/placement.h"
 
 #define LINE 256
 
@@ -105,11 +106,36 @@ static int record_peer_bindings(hid_t file, MPI_Comm comm) {
   MPI_Comm_rank(comm, &rank);
   if (rank == 0) {
     hid_t group = mf_h5_group(file, "/environment");
-    mf_binding_placement(text, sizeof text);
+    char placement[4096];
+    if (mf_placement_hosts()) { /* serverless modes: the nodes and what the placement allows */
+      mf_placement_describe(placement, sizeof placement);
+      rc |= mf_h5_attr_string(group, "placement", placement);
+    }
+    if (mf_placement_places())
+      snprintf(text, sizeof text, "spawn info host=<the nodes --placement chose> per worker");
+    else
+      mf_binding_placement(text, sizeof text);
     rc |= mf_h5_attr_string(group, "worker_placement", text);
     H5Gclose(group);
   }
   return rc;
+}
+
+int mf_environment_record_lines(hid_t file, MPI_Comm comm, const char *name, const char *lines,
+                                int count, char *err, size_t errlen) {
+  int most = 0;
+  MPI_Allreduce(&count, &most, 1, MPI_INT, MPI_MAX, comm);
+  if (most == 0) return 0;
+  char *padded = calloc((size_t)most, MF_BIND_TEXT);
+  if (!padded) { /* the others wait in the gather: end the job rather than hang it */
+    fprintf(stderr, "mayfly: error: out of memory for /environment/%s\n", name);
+    MPI_Abort(comm, 1);
+  }
+  memcpy(padded, lines, (size_t)count * MF_BIND_TEXT);
+  int rc = gather_strings(file, comm, name, padded, most);
+  free(padded);
+  if (rc) snprintf(err, errlen, "writing /environment/%s failed", name);
+  return rc ? -1 : 0;
 }
 
 int mf_environment_record(hid_t file, MPI_Comm comm, char *err, size_t errlen) {

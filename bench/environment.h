@@ -17,6 +17,11 @@ int mf_environment_record(hid_t file, MPI_Comm comm, char *err, size_t errlen);
  * comm; nothing is written when the binding module was not set up or no peer had workers. */
 int mf_environment_record_workers(hid_t file, MPI_Comm comm, char *err, size_t errlen);
 
+/* count MF_BIND_TEXT strings of every peer (counts may differ; shorter rows are padded with
+ * "") as dataset name [peers, most] of /environment. Collective; nothing when no peer has one. */
+int mf_environment_record_lines(hid_t file, MPI_Comm comm, const char *name, const char *lines,
+                                int count, char *err, size_t errlen);
+
 /* One line naming the MPI library (for headers). */
 void mf_mpi_library(char *out, size_t size);
 

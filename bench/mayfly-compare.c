@@ -23,23 +23,12 @@ static const char *const program = "mayfly-compare";
  * serverless runtime's knobs, which change timing and cost but never the mathematics (the pool
  * sums gradients in task order whoever computed them, and a failed attempt is recomputed from
  * scratch). */
-static const char *const ignored_options[] = {"mode",
-                                              "output",
-                                              "force",
-                                              "workers",
-                                              "keep-alive",
-                                              "inject-failures",
-                                              "inject-stalls",
-                                              "failure-seed",
-                                              "spawn-timeout",
-                                              "task-timeout",
-                                              "max-retries",
-                                              "stage-dir",
-                                              "prices",
-                                              "worker-memory",
-                                              "bind",
-                                              "spawn-lock",
-                                              NULL};
+static const char *const ignored_options[] = {"mode",          "output",        "force",
+                                              "workers",       "keep-alive",    "inject-failures",
+                                              "inject-stalls", "failure-seed",  "spawn-timeout",
+                                              "task-timeout",  "max-retries",   "stage-dir",
+                                              "prices",        "worker-memory", "bind",
+                                              "placement",     "spawn-lock",    NULL};
 
 typedef struct {
   const char *path;
@@ -62,9 +51,9 @@ static int open_result(result_file *r, const char *path) {
     mf_error(program, "%s: not a mayfly result file", path);
     return -1;
   }
-  if (mf_h5_read_attr_int(r->file, "schema_version", &version) != 0 ||
-      version != MF_SCHEMA_VERSION) {
-    mf_error(program, "%s: schema version %lld, this program reads version %d", path,
+  if (mf_h5_read_attr_int(r->file, "schema_version", &version) != 0 || version < 1 ||
+      version > MF_SCHEMA_VERSION) {
+    mf_error(program, "%s: schema version %lld, this program reads versions 1 to %d", path,
              (long long)version, MF_SCHEMA_VERSION);
     return -1;
   }

@@ -15,6 +15,7 @@
 #include "bench/binding.h"
 #include "bench/cost.h"
 #include "bench/environment.h"
+#include "bench/placement.h"
 #include "bench/launch_check.h"
 #include "bench/resume.h"
 #include "bench/signals.h"
@@ -34,6 +35,7 @@ typedef struct {
   double *round_phases; /* rank 0: [rounds][MF_PHASE_COUNT], max over peers */
   float *logits;
   mf_checkpointer checkpoint; /* bench/resume.h */
+  char host[MF_HOST_NAME];    /* this peer's node, the host of its baseline task rows */
 } run_state;
 
 /* All peers agree whether every one of them succeeded; a failing peer has printed its error. */
@@ -337,6 +339,8 @@ static int train_round(run_state *s, int round) {
                             .forward_backward = r->forward_backward,
                             .send = r->send,
                             .peak_rss_bytes = r->peak_rss_bytes};
+    /* The worker's host as it reported it; the baseline's tasks run on the peer. */
+    snprintf(mine[i].host, sizeof mine[i].host, "%s", r->host[0] ? r->host : s->host);
   }
   int bytes = t->records_used * (int)sizeof *mine;
   int *counts = t->rank == 0 ? malloc(sizeof(int) * t->peers) : NULL;
@@ -434,12 +438,15 @@ static void release(run_state *s) {
   free(s->round_phases);
   free(s->logits);
   mf_binding_cleanup();
+  mf_placement_cleanup();
 }
 
 static int run(run_state *s, int argc, char **argv) {
   mf_train *t = &s->t;
   char err[ERR_LEN] = "";
   join_command_line(argc, argv, s->command_line, sizeof s->command_line);
+  gethostname(s->host, sizeof s->host);
+  s->host[sizeof s->host - 1] = '\0';
   /* Before anything slow and before the results file: a launch that would stall a spawn. */
   char spawner[64];
   snprintf(spawner, sizeof spawner, "--mode %s", t->config.mode);
@@ -447,7 +454,11 @@ static int run(run_state *s, int argc, char **argv) {
   if (mf_launch_check(MPI_COMM_WORLD, t->program, spawns ? spawner : NULL,
                       t->config.allow_unsafe_spawn) != 0)
     return 2;
-  int ok = bind_peer(t, err, sizeof err) == 0;
+  /* Where workers may run (bench/placement.h): a placement the allocation cannot satisfy is a
+   * usage error, reported before anything is started. */
+  int ok = !spawns || mf_placement_setup(MPI_COMM_WORLD, t->config.placement, err, sizeof err) == 0;
+  if (!all_ok_report_once(ok, t->program, err)) return 2;
+  ok = bind_peer(t, err, sizeof err) == 0;
   if (!all_ok_report_once(ok, t->program, err)) return 1;
   ok = setup(s, err, sizeof err) == 0;
   if (!all_ok_report_once(ok, t->program, err)) return 1;
@@ -522,6 +533,15 @@ static int run(run_state *s, int argc, char **argv) {
   int recorded =
       mf_environment_record_workers(t->rank == 0 ? mf_train_results_file(s->results) : -1,
                                     MPI_COMM_WORLD, err, sizeof err) == 0;
+  { /* every worker's host and binding as it reported them (any node; collective) */
+    char lines[MF_PLACEMENTS_MAX][MF_BIND_TEXT];
+    for (int k = 0; k < t->placements_used; k++)
+      snprintf(lines[k], sizeof lines[k], "%d worker%s: %s", t->placement_workers[k],
+               t->placement_workers[k] == 1 ? "" : "s", t->placements[k]);
+    recorded &= mf_environment_record_lines(t->rank == 0 ? mf_train_results_file(s->results) : -1,
+                                            MPI_COMM_WORLD, "worker_placements", &lines[0][0],
+                                            t->placements_used, err, sizeof err) == 0;
+  }
   if (!recorded && t->rank == 0) mf_error(t->program, "%s: %s", t->config.output, err);
   if (!all_ok(recorded)) complete = 0;
   /* /cost: every peer's worker usage priced (collective; the pools are retired by now). */

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "bench/binding.h"
 #include "bench/launch_check.h"
@@ -24,6 +25,7 @@ typedef struct {
   double idle_timeout;
   double stall_seconds;
   const char *bind_cpus;
+  const char *stage_source;
 } worker_config;
 
 #define FIELD(name) offsetof(worker_config, name)
@@ -46,6 +48,11 @@ static const mf_option worker_options[] = {
      "list of core ranges ('1', '2-3') and '-' (unbound); @DIR: where to take a slot and "
      "report the cpus this worker got",
      0, 0, NULL, NULL, NULL},
+    {"stage-source", 0, MF_OPT_STRING, FIELD(stage_source), "SPEC", "none",
+     "the compressed dataset --dataset was staged from: a worker on a node without the staged "
+     "copy (a private /tmp) stages it there first, once per node (a lock), or fails its tasks "
+     "naming the node and path",
+     0, 0, NULL, NULL, NULL},
 };
 static const mf_program worker_program = {
     .name = "mayfly-worker",
@@ -61,8 +68,61 @@ static double monotonic_seconds(void) {
   return (double)now.tv_sec + 1e-9 * (double)now.tv_nsec;
 }
 
+static char host_name[64] = "?";
+
+/* Fills a reply's record of where the worker runs. */
+static void describe_worker(cm_reply *reply) {
+  snprintf(reply->host, sizeof reply->host, "%s", host_name);
+  snprintf(reply->placement, sizeof reply->placement, "%.190s", mf_binding_worker_line());
+}
+
+/* A worker whose data cannot be read on its node answers every task with the reason, so the
+ * peer retries elsewhere and, failing that, stops with the node and path in its error line. */
+static int refuse_tasks(const worker_config *config, const kn_model_kind *kind,
+                        cm_worker_link *link, const char *why) {
+  fprintf(stderr, "mayfly-worker: error: %s\n", why);
+  char err[256];
+  kn_model *model = kn_model_create(kind, config->batch, 1, err, sizeof err);
+  const int have_model = model != NULL;
+  const size_t count = model ? model->num_params + model->num_buffers : 0;
+  kn_model_free(model);
+  float *weights = malloc((count ? count : 1) * sizeof(float)); /* received, never used */
+  int64_t *indices = malloc((size_t)config->batch * sizeof(int64_t));
+  int code = 1;
+  while (have_model && weights && indices) {
+    cm_task task;
+    cm_event event = cm_worker_wait(link, weights, count, &task, indices, config->batch,
+                                    config->idle_timeout, err, sizeof err);
+    if (event != CM_EVENT_TASK) break;
+    cm_reply reply = {
+        .round = task.round, .task = task.task, .attempt = task.attempt, .status = CM_REPLY_FAILED};
+    describe_worker(&reply);
+    snprintf(reply.message, sizeof reply.message, "%.250s", why);
+    if (cm_worker_reply(link, &reply, NULL, 0) != 0) break;
+  }
+  free(weights);
+  free(indices);
+  return code;
+}
+
+/* The staged copy on this node: made here from --stage-source when missing or partial (ds_stage
+ * locks the directory, so one worker of the node does it and the others reuse it). */
+static int stage_here(const worker_config *config, const ds_source *staged, char *err,
+                      size_t errlen) {
+  if (strcmp(config->stage_source, "none") == 0) return 0;
+  ds_source original, result;
+  char why[DS_ERROR_MAX];
+  if (ds_source_parse(config->stage_source, &original, why, sizeof why) != 0 ||
+      ds_stage(&original, staged->dir, &result, why, sizeof why) != 0) {
+    snprintf(err, errlen, "node %s: staging %.80s into %.80s failed: %.200s", host_name,
+             config->stage_source, staged->dir, why);
+    return -1;
+  }
+  return 0;
+}
+
 static int serve(const worker_config *config, cm_worker_link *link, double entered) {
-  char err[DS_ERROR_MAX];
+  char err[DS_ERROR_MAX], why[DS_ERROR_MAX + 80];
   ds_source source;
   const kn_model_kind *kind = kn_model_find(config->model);
   if (!kind) {
@@ -74,9 +134,11 @@ static int serve(const worker_config *config, cm_worker_link *link, double enter
     return 2;
   }
   ds_set geometry;
+  if (stage_here(config, &source, why, sizeof why) != 0)
+    return refuse_tasks(config, kind, link, why);
   if (ds_probe(&source, DS_TRAIN, &geometry, err, sizeof err) != 0) {
-    fprintf(stderr, "mayfly-worker: error: %s\n", err);
-    return 1;
+    snprintf(why, sizeof why, "node %s: %s", host_name, err);
+    return refuse_tasks(config, kind, link, why);
   }
   kn_set_threads(config->threads);
   kn_model *model = kn_model_create(kind, config->batch, 1, err, sizeof err);
@@ -104,8 +166,8 @@ static int serve(const worker_config *config, cm_worker_link *link, double enter
   /* The worker's handle on its data, kept across tasks like a warm function's. */
   ds_reader *reader = NULL;
   if (code == 0 && ds_reader_open(&source, DS_TRAIN, &reader, err, sizeof err) != 0) {
-    fprintf(stderr, "mayfly-worker: error: %s\n", err);
-    code = 1;
+    snprintf(why, sizeof why, "node %s: %s", host_name, err);
+    code = refuse_tasks(config, kind, link, why);
   }
   int64_t loaded_version = -1;
   int first_task = 1;
@@ -126,6 +188,7 @@ static int serve(const worker_config *config, cm_worker_link *link, double enter
       break;
     }
     cm_reply reply = {.round = task.round, .task = task.task, .attempt = task.attempt};
+    describe_worker(&reply);
     if (first_task) reply.startup = ready - entered;
     first_task = 0;
     if (link->weights_version != loaded_version) {
@@ -156,7 +219,7 @@ static int serve(const worker_config *config, cm_worker_link *link, double enter
                batch);
     } else if (ds_reader_fetch(reader, indices, batch, pixels, labels, err, sizeof err) != 0) {
       reply.status = CM_REPLY_FAILED;
-      snprintf(reply.message, sizeof reply.message, "%.120s", err);
+      snprintf(reply.message, sizeof reply.message, "node %.60s: %.180s", host_name, err);
     }
     if (reply.status == CM_REPLY_OK) {
       ds_to_input(pixels, labels, batch, geometry.channels, geometry.height, geometry.width,
@@ -200,6 +263,8 @@ int main(int argc, char **argv) {
      * not worth a failed task: a plan it cannot follow leaves the worker unbound. */
     int group_rank = 0;
     MPI_Comm_rank(MPI_COMM_WORLD, &group_rank);
+    gethostname(host_name, sizeof host_name);
+    host_name[sizeof host_name - 1] = '\0';
     if (mf_binding_worker_apply(config.bind_cpus, group_rank, err, sizeof err) != 0)
       fprintf(stderr, "%s: warning: %s; running unbound\n", worker_program.name, err);
     if (cm_worker_attach(&link, err, sizeof err) != 0) {

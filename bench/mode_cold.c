@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "bench/binding.h"
+#include "bench/placement.h"
 #include "bench/train.h"
 
 const char *const mf_pool_field_names[MF_POOL_FIELDS] = {"target", "workers_before", "spawned",
@@ -25,8 +26,8 @@ const char *const mf_pool_field_names[MF_POOL_FIELDS] = {"target", "workers_befo
 typedef struct {
   float *weights; /* params | buffers, what workers receive */
   size_t weights_len;
-  char *argv_storage[16];
-  char *argv[17];
+  char *argv_storage[20];
+  char *argv[21];
   cm_pool *pool;
   mf_slot_sources sources;
   int *last_targets; /* rank 0: [peers] the previous round's targets, for the resize notes */
@@ -74,7 +75,7 @@ static int per_peer(int slots, int sharing) {
 int mf_free_slots(const mf_slot_sources *sources) {
   int candidates[] = {per_peer(sources->universe, sources->peers),
                       per_peer(sources->slurm, sources->peers),
-                      per_peer(sources->node_cores, sources->node_peers)};
+                      per_peer(sources->node_cores, sources->node_peers), sources->allocation};
   int best = -1;
   for (size_t i = 0; i < sizeof candidates / sizeof candidates[0]; i++)
     if (candidates[i] >= 0 && (best < 0 || candidates[i] < best)) best = candidates[i];
@@ -109,7 +110,9 @@ static void read_static_sources(const mf_train *t, mf_slot_sources *sources) {
   sources->peers = t->peers;
   sources->slurm = mf_slurm_slots(getenv("SLURM_NTASKS"), getenv("SLURM_NPROCS"),
                                   getenv("SLURM_JOB_CPUS_PER_NODE"));
+  sources->allocation = -1;
   sources->node_cores = -1;
+  if (mf_placement_places()) return; /* workers off this node: its cores do not bound them */
   hwloc_topology_t topology;
   if (hwloc_topology_init(&topology) == 0) {
     if (hwloc_topology_load(topology) == 0) {
@@ -183,13 +186,17 @@ int mf_engine_setup(mf_train *t, char *err, size_t errlen) {
   snprintf(stall, sizeof stall, "%g", 2 * t->config.task_timeout + 1);
   char bind[2 * MF_BIND_TEXT + PATH_MAX]; /* the worker's cores from the peer's plan */
   mf_binding_worker_argument(bind, sizeof bind);
+  /* A worker on a node whose /tmp lacks the staged copy stages it there from the source. */
+  char source[DS_PATH_MAX + 32] = "none";
+  if (strcmp(t->staged.dir, t->source.dir) != 0) mf_source_spec(&t->source, source, sizeof source);
   const char *words[] = {"--model",         t->config.model,
                          "--dataset",       spec,
                          "--batch",         batch,
                          "--threads",       threads,
                          "--idle-timeout",  idle,
                          "--stall-seconds", stall,
-                         "--bind-cpus",     bind};
+                         "--bind-cpus",     bind,
+                         "--stage-source",  source};
   int n = 0;
   for (size_t i = 0; i < sizeof words / sizeof words[0]; i++)
     s->argv_storage[n++] = strdup(words[i]);
@@ -219,6 +226,23 @@ static int retire_all(mf_train *t, engine_state *s, char *err, size_t errlen) {
     }
   }
   return rc;
+}
+
+/* Where this peer's workers ran, as each described itself on its first task (a fresh
+ * worker's first reply is the one with a startup time): distinct lines with their counts. */
+static void note_placements(mf_train *t, const cm_task_record *records, int n) {
+  for (int i = 0; i < n; i++) {
+    const cm_task_record *r = &records[i];
+    if (r->status == -1 || r->startup <= 0 || !r->placement[0]) continue;
+    int k = 0;
+    while (k < t->placements_used && strcmp(t->placements[k], r->placement) != 0) k++;
+    if (k == t->placements_used) {
+      if (k == MF_PLACEMENTS_MAX) continue;
+      snprintf(t->placements[k], sizeof t->placements[k], "%s", r->placement);
+      t->placements_used++;
+    }
+    t->placement_workers[k]++;
+  }
 }
 
 /* Rank 0, after the round's decisions are gathered: a short note when --workers auto sizes
@@ -253,6 +277,7 @@ int mf_engine_round(mf_train *t, int round, double keep_alive, int retire_after,
   /* Decide the round's pool: keep, retire (expired, surplus) or spawn. Nothing here can fail,
    * so every peer reaches the gather below. */
   s->sources.universe = read_universe();
+  s->sources.allocation = mf_placement_round();
   int free_slots = mf_free_slots(&s->sources);
   int target = mf_pool_target(&t->config.workers, round, t->tasks_per_round, free_slots);
   int groups = cm_pool_groups(s->pool), alive = cm_pool_alive(s->pool);
@@ -310,15 +335,38 @@ int mf_engine_round(mf_train *t, int round, double keep_alive, int retire_after,
   if (m->num_buffers)
     memcpy(s->weights + m->num_params, m->buffers, m->num_buffers * sizeof(float));
   if (spawned > 0) {
+    /* --placement remote/any: the new workers' nodes, this peer's share first. */
+    const mf_hosts *hosts = mf_placement_hosts();
+    int places = mf_placement_places() ? hosts->count : 0;
+    int *alive_on = calloc((size_t)places + 1, sizeof *alive_on);
+    int *chosen = calloc((size_t)places + 1, sizeof *chosen);
+    int *counts = calloc((size_t)places + 1, sizeof *counts);
+    const char **names = calloc((size_t)places + 1, sizeof *names);
+    int used = 0;
+    if (places && alive_on && chosen && counts && names) {
+      for (int h = 0; h < places; h++) alive_on[h] = cm_pool_alive_on(s->pool, hosts->name[h]);
+      used = mf_placement_choose(spawned, alive_on, chosen, counts);
+      for (int i = 0; i < used; i++) names[i] = hosts->name[chosen[i]];
+    }
     cm_spawn_request spawn = {
         .command = t->worker_command,
         .argv = s->argv,
         .workers = spawned,
         .spawn_timeout = t->config.spawn_timeout,
         .spawn_lock = strcmp(t->config.spawn_lock, "none") != 0 ? t->config.spawn_lock : NULL,
-        .host = mf_binding_worker_host(), /* beside the peer when there are several nodes */
+        .host = mf_binding_worker_host(), /* local: beside the peer on several nodes */
+        .hosts = used,
+        .host_names = names,
+        .host_workers = counts,
         .lock_wait_seconds = &t->phase[MF_PHASE_SPAWN_WAIT]};
-    rc = cm_pool_grow(s->pool, &spawn, &t->phase[MF_PHASE_SPAWN], err, errlen);
+    if (places && used == 0) {
+      snprintf(err, errlen, "--placement: no node to place %d worker%s on", spawned,
+               spawned == 1 ? "" : "s");
+      rc = -1;
+    } else {
+      rc = cm_pool_grow(s->pool, &spawn, &t->phase[MF_PHASE_SPAWN], err, errlen);
+    }
+    free(alive_on), free(chosen), free(counts), free(names);
     if (rc == 0) {
       t->usage.pools++;
       t->usage.workers_spawned += spawned;
@@ -347,6 +395,7 @@ int mf_engine_round(mf_train *t, int round, double keep_alive, int retire_after,
                                .inject_peer = t->rank};
     rc = cm_pool_run(s->pool, &run, err, errlen);
     t->records_used = run.records_used;
+    note_placements(t, run.records, run.records_used);
     t->usage.invocations += run.records_used;
   }
   t->phase[MF_PHASE_COMPUTE] = MPI_Wtime() - start;

@@ -52,6 +52,7 @@ typedef struct {
   const char *prices;     /* price table for /cost */
   int worker_memory;      /* MB a worker is billed for (function size) */
   const char *bind;       /* "cores" or "none": placement of peers and workers (bench/binding.h) */
+  const char *placement;  /* "local", "remote" or "any": workers' nodes (bench/placement.h) */
   int allow_unsafe_spawn; /* run serverless modes where bench/launch_check.h refuses them */
   /* Checkpoint and resume (bench/resume.h) */
   int checkpoint_every;      /* rounds between checkpoints, 0: no round trigger */
@@ -102,6 +103,7 @@ extern const char *const mf_phase_names[MF_PHASE_COUNT];
    MF_PHASE_BIT(MF_PHASE_UPDATE) | MF_PHASE_BIT(MF_PHASE_EVAL) | MF_PHASE_BIT(MF_PHASE_ROUND))
 
 typedef struct mf_train mf_train;
+#define MF_PLACEMENTS_MAX 32
 
 typedef struct {
   const char *name;
@@ -156,6 +158,11 @@ struct mf_train {
   char pool_policy[80];       /* mf_workers_policy_describe */
   char pool_sources[512];     /* rank 0's free-slot sources, for /pool's attribute */
   char prices_path[PATH_MAX]; /* the resolved --prices table (bench/cost.h) */
+  /* Where this peer's workers ran, as they described themselves ("HOST:cpus=LIST:status"),
+   * distinct lines with how many workers had each (/environment/worker_placements). */
+  char placements[MF_PLACEMENTS_MAX][192];
+  int placement_workers[MF_PLACEMENTS_MAX];
+  int placements_used;
 };
 
 /* The pool engine shared by the serverless modes (mode_cold.c): one pool of spawned workers
@@ -178,10 +185,11 @@ typedef struct {
   int node_cores; /* hwloc: cores of this peer's node */
   int peers;      /* in MPI_COMM_WORLD */
   int node_peers; /* peers on this peer's node */
+  int allocation; /* this peer's share of the allocation's nodes (bench/placement.h), -1 */
 } mf_slot_sources;
 /* Free worker slots per peer: the smallest of (universe - peers) / peers,
- * (slurm - peers) / peers and (node_cores - node_peers) / node_peers over the available
- * sources, never below 0; -1 when no source is available. */
+ * (slurm - peers) / peers, (node_cores - node_peers) / node_peers and the allocation share
+ * over the available sources, never below 0; -1 when no source is available. */
 int mf_free_slots(const mf_slot_sources *sources);
 /* The pool size of one round: fixed N or the schedule's entry, capped at tasks; auto:
  * min(tasks, free_slots), at least 1. */

@@ -163,8 +163,9 @@ static const mf_option train_options[] = {
      "workers in each peer's pool, decided every round (serverless modes; at most the task "
      "count): W fixed; A,B,.. a per-round schedule, cycled; auto = min(tasks, free slots per "
      "peer), at least 1, free slots = the smallest of MPI_UNIVERSE_SIZE, the Slurm allocation "
-     "and hwloc's cores of the node, each minus the peers sharing it and divided by them; "
-     "decisions in /pool",
+     "and (local) hwloc's cores of the node, each minus the peers sharing it and divided by "
+     "them, and the peer's share of every node's free slots under --placement, re-read every "
+     "round; decisions in /pool",
      0, 0, NULL, parse_workers, format_workers},
     {"rounds", 'n', MF_OPT_INT, FIELD(rounds), "N", "20", "rounds to train", 1, 100000000, NULL,
      NULL, NULL},
@@ -233,6 +234,12 @@ static const mf_option train_options[] = {
      "cores: bind every peer (hwloc) to cores of its own and each worker to a free core of its "
      "own where one is left, the rest unbound (all recorded in /environment); none: bind nothing",
      0, 0, (const char *const[]){"cores", "none", NULL}, NULL, NULL},
+    {"placement", 0, MF_OPT_CHOICE, FIELD(placement), "any|local|remote", "any",
+     "nodes the workers run on: any = wherever the allocation has free slots, shared fairly "
+     "among the peers (the peer's own node first on a tie; on one node the same as local); "
+     "local = only the peer's node; remote = only nodes without a peer (an allocation without "
+     "one is an error); free slots per node in /pool/host_slots",
+     0, 0, (const char *const[]){"any", "local", "remote", NULL}, NULL, NULL},
     {"allow-unsafe-spawn", 0, MF_OPT_FLAG, FIELD(allow_unsafe_spawn), NULL, NULL,
      "experts: run serverless modes where the launch is known to stall or fail MPI_Comm_spawn "
      "(a PMIX_MCA_gds with a shared-memory store on Open MPI 4.1, srun direct launch); "

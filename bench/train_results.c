@@ -19,6 +19,8 @@ struct mf_train_results {
   /* /pool: one dataset per mf_pool_field, filled from train->pool_record every round. */
   const mf_train *train;
   hid_t pool_sets[MF_POOL_FIELDS];
+  hid_t host_slots; /* /pool/host_slots [rounds, hosts] (bench/placement.h), -1 */
+  int hosts;
 };
 
 static void iso_time(char *out, size_t size) {
@@ -45,6 +47,7 @@ int mf_train_results_create(mf_train_results **out, const char *path, int force,
     return -1;
   }
   for (int f = 0; f < MF_POOL_FIELDS; f++) r->pool_sets[f] = -1;
+  r->host_slots = -1;
   r->file = H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
   if (r->file < 0) {
     snprintf(err, errlen,
@@ -84,8 +87,33 @@ static hid_t task_row_type(void) {
   MEMBER(forward_backward, H5T_NATIVE_DOUBLE);
   MEMBER(send, H5T_NATIVE_DOUBLE);
   MEMBER(peak_rss_bytes, H5T_NATIVE_INT64);
+  hid_t host = H5Tcopy(H5T_C_S1);
+  H5Tset_size(host, MF_HOST_NAME);
+  MEMBER(host, host);
+  H5Tclose(host);
 #undef MEMBER
   return type;
+}
+
+/* /pool/host_slots: every node's free slots (slots minus peers) per round, names in `hosts`. */
+static int host_slots_create(mf_train_results *r, hid_t pool) {
+  const mf_hosts *hosts = mf_placement_hosts();
+  if (!hosts) return 0;
+  r->hosts = hosts->count;
+  r->host_slots =
+      mf_h5_growing_create(pool, "host_slots", H5T_STD_I32LE, (hsize_t)hosts->count, 64);
+  if (r->host_slots < 0) return -1;
+  size_t size = (size_t)hosts->count * MF_HOST_NAME + 1, used = 0;
+  char *names = calloc(size, 1);
+  if (!names) return -1;
+  for (int h = 0; h < hosts->count; h++)
+    used += (size_t)snprintf(names + used, size - used, "%s%s", h ? "," : "", hosts->name[h]);
+  int rc = mf_h5_attr_string(r->host_slots, "hosts", names);
+  char text[4096];
+  mf_placement_describe(text, sizeof text);
+  rc |= mf_h5_attr_string(pool, "placement", text);
+  free(names);
+  return rc;
 }
 
 int mf_train_results_header(mf_train_results *r, const mf_program *program, const void *config,
@@ -137,6 +165,7 @@ int mf_train_results_header(mf_train_results *r, const mf_program *program, cons
   if (r->tasks < 0 || r->loss < 0 || r->accuracy < 0 || r->eval_round < 0) rc = -1;
 
   r->train = t;
+  r->host_slots = -1;
   for (int f = 0; f < MF_POOL_FIELDS; f++) r->pool_sets[f] = -1;
   if (t->pool_record) { /* the modes with a worker pool */
     hid_t pool = mf_h5_group(r->file, "/pool");
@@ -147,6 +176,7 @@ int mf_train_results_header(mf_train_results *r, const mf_program *program, cons
           mf_h5_growing_create(pool, mf_pool_field_names[f], H5T_STD_I32LE, (hsize_t)t->peers, 64);
       if (r->pool_sets[f] < 0) rc = -1;
     }
+    rc |= host_slots_create(r, pool);
     H5Gclose(pool);
   }
   H5Fflush(r->file, H5F_SCOPE_GLOBAL);
@@ -165,6 +195,11 @@ int mf_train_results_round(mf_train_results *r, int round, const double *phases,
     if (r->pool_sets[f] >= 0 && r->train->pool_record)
       rc |= mf_h5_growing_write(r->pool_sets[f], (hsize_t)round, 1, H5T_NATIVE_INT32,
                                 r->train->pool_record + (size_t)f * peers);
+  if (r->host_slots >= 0 && r->train->pool_record && mf_placement_hosts()) {
+    int32_t slots[MF_HOSTS_MAX];
+    mf_placement_free_slots(slots);
+    rc |= mf_h5_growing_write(r->host_slots, (hsize_t)round, 1, H5T_NATIVE_INT32, slots);
+  }
   r->rounds_written = (hsize_t)round + 1;
   H5Fflush(r->file, H5F_SCOPE_GLOBAL);
   return rc ? -1 : 0;
@@ -214,6 +249,7 @@ int mf_train_results_close(mf_train_results *r, int complete, const char *note) 
   if (r->tasks > 0) H5Dclose(r->tasks);
   for (int f = 0; f < MF_POOL_FIELDS; f++)
     if (r->pool_sets[f] > 0) H5Dclose(r->pool_sets[f]);
+  if (r->host_slots > 0) H5Dclose(r->host_slots);
   if (r->loss > 0) H5Dclose(r->loss);
   if (r->accuracy > 0) H5Dclose(r->accuracy);
   if (r->eval_round > 0) H5Dclose(r->eval_round);
@@ -296,6 +332,11 @@ int mf_train_results_reopen(mf_train_results **out, const char *path, const mf_t
     r->pool_sets[f] = H5Dopen2(r->file, name, H5P_DEFAULT);
     if (r->pool_sets[f] < 0 || truncate_rows(r->pool_sets[f], (hsize_t)rounds_kept) != 0) rc = -1;
   }
+  r->host_slots = -1;
+  if (t->pool_record && H5Lexists(r->file, "/pool/host_slots", H5P_DEFAULT) > 0) {
+    r->host_slots = H5Dopen2(r->file, "/pool/host_slots", H5P_DEFAULT);
+    if (r->host_slots < 0 || truncate_rows(r->host_slots, (hsize_t)rounds_kept) != 0) rc = -1;
+  }
   r->loss = H5Dopen2(r->file, "/train/loss", H5P_DEFAULT);
   r->accuracy = H5Dopen2(r->file, "/train/test_accuracy", H5P_DEFAULT);
   r->eval_round = H5Dopen2(r->file, "/train/eval_round", H5P_DEFAULT);
@@ -315,6 +356,8 @@ int mf_train_results_reopen(mf_train_results **out, const char *path, const mf_t
   if (H5Aexists(r->file, "interrupted") > 0) H5Adelete(r->file, "interrupted");
   if (H5Lexists(r->file, "/environment/worker_bindings", H5P_DEFAULT) > 0)
     H5Ldelete(r->file, "/environment/worker_bindings", H5P_DEFAULT);
+  if (H5Lexists(r->file, "/environment/worker_placements", H5P_DEFAULT) > 0)
+    H5Ldelete(r->file, "/environment/worker_placements", H5P_DEFAULT);
   H5Fflush(r->file, H5F_SCOPE_GLOBAL);
   *out = r;
   if (rc != 0) snprintf(err, errlen, "%s: the results file's datasets cannot be continued", path);

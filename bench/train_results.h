@@ -9,9 +9,12 @@
 #include <stdint.h>
 
 #include "bench/options.h"
+#include "bench/placement.h"
 #include "bench/train.h"
 
-#define MF_SCHEMA_VERSION 1
+/* 2: /timing/tasks has a host column, /pool/host_slots, /environment/worker_placements and the
+ * placement attribute. Readers accept 1 and 2 where they need nothing of version 2. */
+#define MF_SCHEMA_VERSION 2
 
 /* One row of /timing/tasks. */
 typedef struct {
@@ -21,6 +24,8 @@ typedef struct {
   double start, end; /* seconds since the run's start, on the peer's clock */
   double startup, fetch, forward_backward, send;
   int64_t peak_rss_bytes;
+  char
+      host[MF_HOST_NAME]; /* the node the task ran on (the worker's report; baseline: the peer's) */
 } mf_task_row;
 
 typedef struct mf_train_results mf_train_results;

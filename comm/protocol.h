@@ -49,7 +49,9 @@ typedef struct {
   double fetch;            /* reading the minibatch from the dataset file */
   double forward_backward; /* the training step */
   int64_t peak_rss_bytes;  /* of the worker process so far */
-  char message[128];       /* why it failed, when it did */
+  char host[64];           /* the worker's host name (gethostname) */
+  char placement[192];     /* where the worker runs as it describes itself (host, cpus) */
+  char message[256];       /* why it failed, when it did */
 } cm_reply;
 
 typedef struct {

@@ -31,6 +31,7 @@ typedef struct {
   int attempt;
   double dispatched; /* MPI_Wtime at dispatch */
   int64_t peak_rss;  /* highest RSS the worker reported */
+  char host[64];     /* where it was spawned ("" unknown), then where it says it runs */
   MPI_Request reply_request;
   cm_reply reply;
 } worker_state;
@@ -80,6 +81,33 @@ static int id_taken(const cm_pool *pool, int id) {
   for (int w = 0; w < pool->size; w++)
     if (pool->workers[w].id == id) return 1;
   return 0;
+}
+
+/* One app context per host, each with its own "host" (and "map_by") info. */
+static int spawn_on_hosts(const cm_spawn_request *request, int n, MPI_Comm *intercomm, int *codes) {
+  const int hosts = request->hosts;
+  char **commands = calloc((size_t)hosts, sizeof *commands);
+  char ***argvs = calloc((size_t)hosts, sizeof *argvs);
+  int *counts = calloc((size_t)hosts, sizeof *counts);
+  MPI_Info *infos = calloc((size_t)hosts, sizeof *infos);
+  int sum = 0, rc = MPI_ERR_NO_MEM;
+  if (commands && argvs && counts && infos) {
+    for (int h = 0; h < hosts; h++) {
+      commands[h] = (char *)request->command;
+      argvs[h] = request->argv;
+      counts[h] = request->host_workers[h];
+      sum += counts[h];
+      MPI_Info_create(&infos[h]);
+      MPI_Info_set(infos[h], "host", request->host_names[h]);
+      if (request->map_by) MPI_Info_set(infos[h], "map_by", request->map_by);
+    }
+    rc = sum == n ? MPI_Comm_spawn_multiple(hosts, commands, argvs, counts, infos, 0, MPI_COMM_SELF,
+                                            intercomm, codes)
+                  : MPI_ERR_ARG;
+    for (int h = 0; h < hosts; h++) MPI_Info_free(&infos[h]);
+  }
+  free(commands), free(argvs), free(counts), free(infos);
+  return rc;
 }
 
 int cm_pool_grow(cm_pool *pool, const cm_spawn_request *request, double *spawn_seconds, char *err,
@@ -132,8 +160,12 @@ int cm_pool_grow(cm_pool *pool, const cm_spawn_request *request, double *spawn_s
     if (lock >= 0) flock(lock, LOCK_EX); /* the watchdog bounds this wait too */
   }
   if (request->lock_wait_seconds) *request->lock_wait_seconds = MPI_Wtime() - start;
-  int rc =
-      MPI_Comm_spawn(request->command, request->argv, n, info, 0, MPI_COMM_SELF, &intercomm, codes);
+  int rc = MPI_SUCCESS;
+  if (request->hosts > 0)
+    rc = spawn_on_hosts(request, n, &intercomm, codes);
+  else
+    rc = MPI_Comm_spawn(request->command, request->argv, n, info, 0, MPI_COMM_SELF, &intercomm,
+                        codes);
   if (lock >= 0) close(lock); /* releases the lock */
   cm_watchdog_disarm();
   *spawn_seconds = MPI_Wtime() - start;
@@ -149,12 +181,31 @@ int cm_pool_grow(cm_pool *pool, const cm_spawn_request *request, double *spawn_s
   int group = pool->ngroups++;
   pool->groups[group] = (group_state){intercomm, n, start, start};
   int id = 0;
-  for (int rank = 0; rank < n; rank++) {
+  for (int rank = 0, host = 0, on_host = 0; rank < n; rank++) {
     while (id_taken(pool, id)) id++;
-    pool->workers[pool->size++] =
-        (worker_state){.state = WORKER_IDLE, .group = group, .rank = rank, .id = id};
+    worker_state *w = &pool->workers[pool->size++];
+    *w = (worker_state){.state = WORKER_IDLE, .group = group, .rank = rank, .id = id};
+    if (request->hosts > 0 && host < request->hosts) {
+      snprintf(w->host, sizeof w->host, "%s", request->host_names[host]);
+      if (++on_host == request->host_workers[host]) host++, on_host = 0;
+    } else if (request->host) {
+      snprintf(w->host, sizeof w->host, "%s", request->host);
+    }
   }
   return 0;
+}
+
+/* Host names equal, or equal up to the first '.' (a node's short name and its FQDN). */
+static int same_host(const char *a, const char *b) {
+  size_t la = strcspn(a, "."), lb = strcspn(b, ".");
+  return strcmp(a, b) == 0 || (la == lb && la > 0 && strncmp(a, b, la) == 0);
+}
+
+int cm_pool_alive_on(const cm_pool *pool, const char *host) {
+  int alive = 0;
+  for (int i = 0; i < pool->size; i++)
+    alive += pool->workers[i].state != WORKER_ABANDONED && same_host(pool->workers[i].host, host);
+  return alive;
 }
 
 int cm_pool_size(const cm_pool *pool) {
@@ -306,7 +357,10 @@ static void record(cm_pool_run_request *run, worker_state *w, int status, double
     r->fetch = w->reply.fetch;
     r->forward_backward = w->reply.forward_backward;
     r->peak_rss_bytes = w->reply.peak_rss_bytes;
+    if (w->reply.host[0]) snprintf(w->host, sizeof w->host, "%.63s", w->reply.host);
+    snprintf(r->placement, sizeof r->placement, "%.191s", w->reply.placement);
   }
+  snprintf(r->host, sizeof r->host, "%s", w->host[0] ? w->host : "?");
 }
 
 static uint64_t mix64(uint64_t x) { /* splitmix64's finalizer */

@@ -24,11 +24,17 @@
 typedef struct cm_pool cm_pool;
 
 typedef struct {
-  const char *command;  /* worker executable */
-  char **argv;          /* its arguments, NULL-terminated (MPI_Comm_spawn's argv) */
-  int workers;          /* how many to start */
-  const char *map_by;   /* optional spawn info key "map_by" (e.g. ":OVERSUBSCRIBE"), or NULL */
-  const char *host;     /* optional spawn info key "host", or NULL */
+  const char *command; /* worker executable */
+  char **argv;         /* its arguments, NULL-terminated (MPI_Comm_spawn's argv) */
+  int workers;         /* how many to start */
+  const char *map_by;  /* optional spawn info key "map_by" (e.g. ":OVERSUBSCRIBE"), or NULL */
+  const char *host;    /* optional spawn info key "host", or NULL */
+  /* Optional: workers on named hosts, host_workers[i] of them on host_names[i] (one
+   * MPI_Comm_spawn_multiple, an app context with its own info "host" each; the group's ranks
+   * follow this order). hosts > 0 replaces `host`; the counts sum to `workers`. */
+  int hosts;
+  const char *const *host_names;
+  const int *host_workers;
   double spawn_timeout; /* seconds the spawn may take before the watchdog aborts the process */
   /* Optional: a lock file (flock) held around MPI_Comm_spawn, so that the peers of one node
    * spawn one after another (to study spawn contention; serialising does not prevent Open MPI
@@ -47,6 +53,8 @@ typedef struct {
   double start, end;
   double startup, fetch, forward_backward, send;
   int64_t peak_rss_bytes;
+  char host[64];       /* where the worker runs: its own report, else where it was spawned */
+  char placement[192]; /* the worker's own description (cm_reply.placement), "" if no reply */
 } cm_task_record;
 
 /* One round's work for the pool. */
@@ -84,6 +92,8 @@ int cm_pool_grow(cm_pool *pool, const cm_spawn_request *request, double *spawn_s
 
 int cm_pool_size(const cm_pool *pool);  /* workers in every group, abandoned ones included */
 int cm_pool_alive(const cm_pool *pool); /* workers not abandoned */
+/* Workers not abandoned that run on host (as spawned, or as they reported). */
+int cm_pool_alive_on(const cm_pool *pool, const char *host);
 int cm_pool_groups(const cm_pool *pool);
 
 typedef struct {

@@ -2,13 +2,15 @@
  * that means decompressing everything before the record, so before the first round the peers
  * write plain copies of gzip idx files into a directory, and workers then pread their records.
  * Copies are validated while they are written and appear atomically (temp file + rename), so
- * several peers may stage into the same directory at once and a reader never sees half a file;
- * an existing valid copy of the right size is reused. */
+ * a reader never sees half a file; stagers of one directory take turns (a lock file), and an
+ * existing valid copy of the right size is reused, so a node (or a shared directory) is staged
+ * once. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -95,10 +97,24 @@ int ds_stage(const ds_source *src, const char *dir, ds_source *staged, char *err
   if (!dir || !*dir) return ds_fail(err, errlen, "ds_stage: no staging directory given");
   if (strlen(dir) >= sizeof(staged->dir)) return ds_fail(err, errlen, "%s: path too long", dir);
   if (make_dirs(dir, err, errlen) != 0) return -1;
+  /* One stager per directory at a time (peers and workers of a node, or of every node on a
+   * shared directory): the others wait, then find valid copies and reuse them, so a node
+   * decompresses once. The lock goes with the process if it dies. */
+  char lock_path[DS_PATH_MAX];
+  if (ds_join_path(lock_path, sizeof lock_path, dir, ".mayfly-stage.lock", err, errlen) != 0)
+    return -1;
+  int lock = open(lock_path, O_RDWR | O_CREAT | O_CLOEXEC, 0666);
+  if (lock < 0)
+    return ds_fail(err, errlen, "%s: cannot create the staging lock: %s", lock_path,
+                   strerror(errno));
+  while (flock(lock, LOCK_EX) != 0 && errno == EINTR) {
+  }
+  int rc = 0;
   /* Plain files are copied too, so the staged directory holds a complete split. */
-  for (int f = 0; f < 4; f++)
-    if (stage_file(files[f].path, dir, files[f].basename, files[f].is_images, err, errlen) != 0)
-      return -1;
+  for (int f = 0; f < 4 && rc == 0; f++)
+    rc = stage_file(files[f].path, dir, files[f].basename, files[f].is_images, err, errlen);
+  close(lock); /* releases the lock */
+  if (rc != 0) return -1;
   *staged = *src;
   snprintf(staged->dir, sizeof(staged->dir), "%s", dir);
   return 0;

@@ -29,7 +29,7 @@ except ImportError as e:  # pragma: no cover - depends on the machine
     sys.exit(f"figures: error: {e} (apt-get install python3-h5py python3-matplotlib; "
              "run with /usr/bin/python3)")
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSIONS = (1, 2)  # 2 added task hosts and /pool/host_slots; nothing read here changed
 STUDY_IMPROVEMENT_PERCENT = 97.34  # the study's reduction of gradient computation time
 STUDY_COST_RATIO = 5.4  # the study's serverless cost relative to instances
 # What makes two runs the same "setting" (comparable across modes), and what distinguishes
@@ -120,9 +120,10 @@ def load_runs(directory):
                 with h5py.File(path, "r") as f:
                     if text(f.attrs.get("suite", "")) != "mayfly" or "/timing" not in f:
                         skipped.append((path, "not a mayfly-train results file"))
-                    elif as_int(f.attrs.get("schema_version", -1)) != SCHEMA_VERSION:
-                        skipped.append((path, "schema_version %s, this script reads %d"
-                                        % (text(f.attrs.get("schema_version")), SCHEMA_VERSION)))
+                    elif as_int(f.attrs.get("schema_version", -1)) not in SCHEMA_VERSIONS:
+                        skipped.append((path, "schema_version %s, this script reads %s"
+                                        % (text(f.attrs.get("schema_version")),
+                                           " and ".join(map(str, SCHEMA_VERSIONS)))))
                     elif as_int(f.attrs.get("complete", 0)) != 1:
                         skipped.append((path, "incomplete (complete=0)"))
                     else:

@@ -61,7 +61,7 @@ static void test_slurm(void) {
 
 static void test_free_slots(void) {
   mf_slot_sources none = {
-      .universe = -1, .slurm = -1, .node_cores = -1, .peers = 2, .node_peers = 2};
+      .universe = -1, .slurm = -1, .node_cores = -1, .peers = 2, .node_peers = 2, .allocation = -1};
   CHECK(mf_free_slots(&none) == -1);
   mf_slot_sources s = none;
   s.universe = 8; /* (8 - 2) / 2 = 3 */
@@ -77,6 +77,10 @@ static void test_free_slots(void) {
   s = none;
   s.universe = 11; /* (11 - 2) / 2 = 4 (rounded down) */
   s.slurm = 64;
+  CHECK(mf_free_slots(&s) == 4);
+  s.allocation = 2; /* the share of the allocation's nodes is taken as it is */
+  CHECK(mf_free_slots(&s) == 2);
+  s.allocation = 9;
   CHECK(mf_free_slots(&s) == 4);
 }
 

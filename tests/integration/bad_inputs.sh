@@ -259,6 +259,10 @@ train stray_argument 2 "'extra': unexpected argument" 1 --dataset "idx:$d/good" 
 # Values that are valid alone but impossible for the data: runtime errors, one line for 2 peers.
 train too_many_tasks 1 "--tasks: 99" 2 --dataset "idx:$d/good" --batch 32 --tasks 99 --rounds 2
 train batch_exceeds_shard 1 "--batch: 200" 2 --dataset "idx:$d/good" --batch 200 --tasks 1 --rounds 2
+# A placement the allocation cannot satisfy: one node, both peers on it (usage error, at start-up).
+train placement_remote_one_node 2 "--placement remote: every node of the allocation holds a peer" \
+    2 --dataset "idx:$d/good" --mode cold "${small[@]}" --placement remote
+train placement_bad_value 2 "--placement: 'elsewhere'" 1 --dataset "idx:$d/good" --placement elsewhere
 
 finish_cases
 

@@ -16,7 +16,7 @@ for key in ("suite", "schema_version", "suite_version", "git_revision", "created
             "command_line", "complete"):
     assert key in root, key
 assert root["suite"] == b"mayfly" or root["suite"] == "mayfly"
-assert root["schema_version"] == 1 and root["complete"] == 1
+assert root["schema_version"] == 2 and root["complete"] == 1
 config = f["/config"].attrs
 for key in ("mode", "model", "dataset", "batch", "peers", "tasks", "workers", "worker-threads",
             "peer-threads", "rounds", "lr", "seed", "exchange", "exchange_selected"):
@@ -38,9 +38,22 @@ for phase in ("spawn", "dispatch", "compute", "exchange", "update", "eval", "tea
 assert f["/timing"].attrs["warmup_rounds"] == 1
 tasks = f["/timing/tasks"]
 for field in ("round", "peer", "task", "worker", "start", "end", "startup", "fetch",
-              "forward_backward", "send", "retries", "peak_rss_bytes"):
+              "forward_backward", "send", "retries", "peak_rss_bytes", "host"):
     assert field in tasks.dtype.names, field
 assert len(tasks) == 4 * 2 * 3
+# schema 2: every task row names the node it ran on (one node here), /pool the slots per node
+import socket
+host = socket.gethostname().encode()
+assert set(tasks["host"]) == {host}, set(tasks["host"])
+assert f["/config"].attrs["placement"] in (b"any", "any")
+slots = f["/pool/host_slots"]
+assert slots.shape == (4, 1) and slots.attrs["hosts"] in (host, host.decode())
+assert b"any:" in env.attrs["placement"]
+placements = env["worker_placements"][:]
+assert placements.shape[0] == 2
+for row in placements:   # per peer: "N workers: HOST:cpus=..:status"; cold: 2 workers x 4 rounds
+    assert sum(int(x.split(b" ")[0]) for x in row if x) == 8, row
+    assert all(x.split(b": ", 1)[1].startswith(host + b":cpus=") for x in row if x), row
 assert (tasks["peak_rss_bytes"] > 0).all() and (tasks["end"] >= tasks["start"]).all()
 assert f["/train/loss"].shape == (4,)
 assert list(f["/train/eval_round"][:]) == [1, 3]
