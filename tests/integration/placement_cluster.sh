@@ -26,8 +26,10 @@ fi
 [ "$(id -u)" -eq 0 ] || fail "needs root (the virtual cluster's namespaces)"
 bin=$(cd "${MAYFLY_BIN:-bin}" && pwd)
 [ -x "$bin/mayfly-train" ] || fail "$bin/mayfly-train missing (make)"
-exec 9>/tmp/mayfly-local-slurm.lock
-timeout 300 flock 9 || fail "the Slurm test lock stayed taken for 300 s"
+cluster_name=$test_name
+. tests/slurm/cluster_lib.sh
+hold_slurm_lock 300 # unless an ancestor (flock ... tests/run.sh) already holds it
+echo "holding $slurm_lock after $((SECONDS - start)) s"
 
 # Not under /tmp: every node has a /tmp of its own.
 state=$(mktemp -d /var/tmp/mayfly-placement-test.XXXXXX)
@@ -64,8 +66,9 @@ run any_auto --mode cold --placement any --workers auto
 # stops with the worker's node and the path in its error
 mkdir -p /tmp/fm && cp /usr/share/datasets/fashion-mnist/*.gz /tmp/fm/
 run private_data --mode cold --placement remote --workers 2 --max-retries 1 --dataset idx:/tmp/fm
-# each worker node staged its own copy of the gzip dataset into its private /tmp
-srun -N 2 -n 2 -w mfnode2,mfnode3 bash -c 'echo "stage \$(hostname) \$(ls /tmp/mayfly-stage | sort | tr "\n" " ")"'
+# each worker node staged its own copy of the gzip dataset into its private /tmp (--overlap: the
+# steps of the earlier mpiruns may still hold the nodes for a while, which cost ~2 min here)
+srun --overlap -N 2 -n 2 -w mfnode2,mfnode3 bash -c 'echo "stage \$(hostname) \$(ls /tmp/mayfly-stage | sort | tr "\n" " ")"'
 JOB
 job=$(sbatch --parsable -N 3 --ntasks-per-node=2 -t 4 -o "$state/job.out" "$state/job.sh") ||
   fail "sbatch failed"
