@@ -28,7 +28,8 @@ static const char *const ignored_options[] = {"mode",          "output",        
                                               "inject-stalls", "failure-seed",  "spawn-timeout",
                                               "task-timeout",  "max-retries",   "stage-dir",
                                               "prices",        "worker-memory", "bind",
-                                              "placement",     "spawn-lock",    NULL};
+                                              "placement",     "spawn-lock",    "spawn-turns",
+                                              NULL};
 
 typedef struct {
   const char *path;

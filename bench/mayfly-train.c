@@ -183,6 +183,7 @@ static int setup(run_state *s, char *err, size_t errlen) {
    * peers run the same algorithm; a gradient is one message of the same size every round. */
   s->exchange = cm_exchange_resolve(s->exchange, t->result_len * sizeof(float), t->peers);
   t->exchange_selected = s->exchange->name;
+  t->spawn_turns_selected = "off"; /* the serverless modes' setup decides */
   s->logits = malloc((size_t)t->config.batch * t->kind->classes * sizeof(float));
   if (!s->logits) {
     snprintf(err, errlen, "out of memory");

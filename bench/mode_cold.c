@@ -7,7 +7,8 @@
  * worker command line, one pool per peer, the --workers sizing policy decided every round
  * (fixed, a per-round schedule, or auto from the tasks and the free slots), growing the pool
  * by a spawn group and shrinking it by whole groups, the /pool decision record, and the
- * accounting of worker lifetimes and invocations that the cost model (bench/cost.h) prices.
+ * accounting of worker lifetimes and invocations that the cost model (bench/cost.h) prices,
+ * and the spawn turns (--spawn-turns) that keep the peers' spawns apart on several nodes.
  * Cold and warm differ only in when they retire workers. */
 #include <ctype.h>
 #include <hwloc.h>
@@ -31,7 +32,9 @@ typedef struct {
   cm_pool *pool;
   mf_slot_sources sources;
   int *last_targets; /* rank 0: [peers] the previous round's targets, for the resize notes */
-  int32_t *gathered; /* rank 0: [peers][MF_POOL_FIELDS] the round's decisions as gathered */
+  int32_t *gathered; /* [peers][MF_POOL_FIELDS] every peer's decisions of the round */
+  int take_turns;    /* --spawn-turns resolved: the round's spawners go one after another */
+  MPI_Comm turns;    /* the peers' own communicator for the turn messages */
 } engine_state;
 
 int mf_slurm_slots(const char *ntasks, const char *nprocs, const char *cpus_per_node) {
@@ -112,7 +115,7 @@ static void read_static_sources(const mf_train *t, mf_slot_sources *sources) {
                                   getenv("SLURM_JOB_CPUS_PER_NODE"));
   sources->allocation = -1;
   sources->node_cores = -1;
-  if (mf_placement_places()) return; /* workers off this node: its cores do not bound them */
+  if (mf_placement_off_node()) return; /* workers off this node: its cores do not bound them */
   hwloc_topology_t topology;
   if (hwloc_topology_init(&topology) == 0) {
     if (hwloc_topology_load(topology) == 0) {
@@ -161,12 +164,17 @@ int mf_engine_setup(mf_train *t, char *err, size_t errlen) {
   s->sources.universe = read_universe();
   s->weights_len = t->model->num_params + t->model->num_buffers;
   s->weights = malloc((s->weights_len ? s->weights_len : 1) * sizeof(float));
+  s->gathered = calloc((size_t)MF_POOL_FIELDS * (size_t)t->peers, sizeof *s->gathered);
   if (t->rank == 0) {
     t->pool_record = calloc((size_t)MF_POOL_FIELDS * (size_t)t->peers, sizeof *t->pool_record);
     s->last_targets = calloc((size_t)t->peers, sizeof *s->last_targets);
-    s->gathered = calloc((size_t)MF_POOL_FIELDS * (size_t)t->peers, sizeof *s->gathered);
   }
-  if (!s->weights || (t->rank == 0 && (!t->pool_record || !s->last_targets || !s->gathered)) ||
+  /* Collective like read_static_sources: every peer dups before anything can fail. */
+  MPI_Comm_dup(MPI_COMM_WORLD, &s->turns);
+  s->take_turns = strcmp(t->config.spawn_turns, "on") == 0 ||
+                  (strcmp(t->config.spawn_turns, "auto") == 0 && mf_placement_places());
+  t->spawn_turns_selected = s->take_turns ? "on" : "off";
+  if (!s->weights || !s->gathered || (t->rank == 0 && (!t->pool_record || !s->last_targets)) ||
       cm_pool_create(&s->pool, err, errlen) != 0) {
     snprintf(err, errlen, "out of memory for %zu weights", s->weights_len);
     return -1;
@@ -269,6 +277,81 @@ static void note_resize(const mf_train *t, engine_state *s, int round) {
           t->pool_record[(size_t)MF_POOL_FREE_SLOTS * t->peers]);
 }
 
+/* The decisions of peer p this round, as every peer holds them after the allgather. */
+static int spawned_by(const engine_state *s, int p) {
+  return s->gathered[(size_t)p * MF_POOL_FIELDS + MF_POOL_SPAWNED];
+}
+
+/* --spawn-turns: the peers that spawn this round call MPI_Comm_spawn in rank order, each once
+ * the spawner before it has its workers (an empty message on the peers' own communicator).
+ * Open MPI 4.1.4 loses children in MPI_Init when two spawns across nodes overlap
+ * (results/cluster.md). Every spawner ahead is bounded by its own watchdogs (its retires and
+ * its spawn, --spawn-timeout each), so the wait is too. Returns the seconds waited. */
+static double await_turn(mf_train *t, engine_state *s) {
+  int previous = -1, ahead = 0;
+  for (int p = 0; p < t->rank; p++)
+    if (spawned_by(s, p) > 0) previous = p, ahead++;
+  if (previous < 0) return 0;
+  char what[128];
+  snprintf(what, sizeof what, "peer %d's wait for its spawn turn after peer %d (--spawn-turns)",
+           t->rank, previous);
+  double start = MPI_Wtime();
+  cm_watchdog_arm(2.0 * (ahead + 1) * t->config.spawn_timeout, what);
+  MPI_Recv(NULL, 0, MPI_BYTE, previous, 0, s->turns, MPI_STATUS_IGNORE);
+  cm_watchdog_disarm();
+  return MPI_Wtime() - start;
+}
+
+static void pass_turn(const mf_train *t, const engine_state *s) {
+  for (int p = t->rank + 1; p < t->peers; p++)
+    if (spawned_by(s, p) > 0) {
+      MPI_Send(NULL, 0, MPI_BYTE, p, 0, s->turns);
+      return;
+    }
+}
+
+/* Spawns `spawned` workers as one group: on the nodes the placement chooses when it places
+ * them (several nodes), else where bench/binding.h says. */
+static int spawn_workers(mf_train *t, engine_state *s, int spawned, char *err, size_t errlen) {
+  const mf_hosts *hosts = mf_placement_hosts();
+  int places = mf_placement_places() ? hosts->count : 0;
+  int *alive_on = calloc((size_t)places + 1, sizeof *alive_on);
+  int *chosen = calloc((size_t)places + 1, sizeof *chosen);
+  int *counts = calloc((size_t)places + 1, sizeof *counts);
+  const char **names = calloc((size_t)places + 1, sizeof *names);
+  int used = 0;
+  if (places && alive_on && chosen && counts && names) {
+    for (int h = 0; h < places; h++) alive_on[h] = cm_pool_alive_on(s->pool, hosts->name[h]);
+    used = mf_placement_choose(spawned, alive_on, chosen, counts);
+    for (int i = 0; i < used; i++) names[i] = hosts->name[chosen[i]];
+  }
+  cm_spawn_request spawn = {
+      .command = t->worker_command,
+      .argv = s->argv,
+      .workers = spawned,
+      .spawn_timeout = t->config.spawn_timeout,
+      .spawn_lock = strcmp(t->config.spawn_lock, "none") != 0 ? t->config.spawn_lock : NULL,
+      .host = mf_binding_worker_host(), /* one node: beside the peer */
+      .hosts = used,
+      .host_names = names,
+      .host_workers = counts,
+      .lock_wait_seconds = &t->phase[MF_PHASE_SPAWN_WAIT]};
+  int rc = 0;
+  if (places && used == 0) {
+    snprintf(err, errlen, "--placement: no node to place %d worker%s on", spawned,
+             spawned == 1 ? "" : "s");
+    rc = -1;
+  } else {
+    rc = cm_pool_grow(s->pool, &spawn, &t->phase[MF_PHASE_SPAWN], err, errlen);
+  }
+  free(alive_on), free(chosen), free(counts), free(names);
+  if (rc == 0) {
+    t->usage.pools++;
+    t->usage.workers_spawned += spawned;
+  }
+  return rc;
+}
+
 int mf_engine_round(mf_train *t, int round, double keep_alive, int retire_after, char *err,
                     size_t errlen) {
   engine_state *s = t->mode_state;
@@ -315,8 +398,8 @@ int mf_engine_round(mf_train *t, int round, double keep_alive, int retire_after,
   decision[MF_POOL_SPAWNED] = spawned;
   decision[MF_POOL_RETIRED] = retired;
   decision[MF_POOL_FREE_SLOTS] = free_slots;
-  MPI_Gather(decision, MF_POOL_FIELDS, MPI_INT32_T, s->gathered, MF_POOL_FIELDS, MPI_INT32_T, 0,
-             MPI_COMM_WORLD);
+  MPI_Allgather(decision, MF_POOL_FIELDS, MPI_INT32_T, s->gathered, MF_POOL_FIELDS, MPI_INT32_T,
+                MPI_COMM_WORLD); /* every peer learns who spawns: the turns follow from it */
   if (t->rank == 0) {
     for (int p = 0; p < t->peers; p++)
       for (int f = 0; f < MF_POOL_FIELDS; f++)
@@ -328,50 +411,21 @@ int mf_engine_round(mf_train *t, int round, double keep_alive, int retire_after,
   for (int g = groups - 1; g >= 0 && rc == 0 && retire_mask; g--) /* back to front: indices */
     if (retire_mask[g]) rc = retire_group(t, s, g, err, errlen);  /* stay valid */
   free(retire_mask);
-  if (rc != 0) return -1;
+  int retire_failed = rc != 0;
 
   double start = MPI_Wtime();
   memcpy(s->weights, m->params, m->num_params * sizeof(float));
   if (m->num_buffers)
     memcpy(s->weights + m->num_params, m->buffers, m->num_buffers * sizeof(float));
   if (spawned > 0) {
-    /* --placement remote/any: the new workers' nodes, this peer's share first. */
-    const mf_hosts *hosts = mf_placement_hosts();
-    int places = mf_placement_places() ? hosts->count : 0;
-    int *alive_on = calloc((size_t)places + 1, sizeof *alive_on);
-    int *chosen = calloc((size_t)places + 1, sizeof *chosen);
-    int *counts = calloc((size_t)places + 1, sizeof *counts);
-    const char **names = calloc((size_t)places + 1, sizeof *names);
-    int used = 0;
-    if (places && alive_on && chosen && counts && names) {
-      for (int h = 0; h < places; h++) alive_on[h] = cm_pool_alive_on(s->pool, hosts->name[h]);
-      used = mf_placement_choose(spawned, alive_on, chosen, counts);
-      for (int i = 0; i < used; i++) names[i] = hosts->name[chosen[i]];
-    }
-    cm_spawn_request spawn = {
-        .command = t->worker_command,
-        .argv = s->argv,
-        .workers = spawned,
-        .spawn_timeout = t->config.spawn_timeout,
-        .spawn_lock = strcmp(t->config.spawn_lock, "none") != 0 ? t->config.spawn_lock : NULL,
-        .host = mf_binding_worker_host(), /* local: beside the peer on several nodes */
-        .hosts = used,
-        .host_names = names,
-        .host_workers = counts,
-        .lock_wait_seconds = &t->phase[MF_PHASE_SPAWN_WAIT]};
-    if (places && used == 0) {
-      snprintf(err, errlen, "--placement: no node to place %d worker%s on", spawned,
-               spawned == 1 ? "" : "s");
-      rc = -1;
-    } else {
-      rc = cm_pool_grow(s->pool, &spawn, &t->phase[MF_PHASE_SPAWN], err, errlen);
-    }
-    free(alive_on), free(chosen), free(counts), free(names);
-    if (rc == 0) {
-      t->usage.pools++;
-      t->usage.workers_spawned += spawned;
-    }
+    /* A failed peer still passes its turn on, so that the later spawners do not wait for it. */
+    double turn_wait = s->take_turns ? await_turn(t, s) : 0;
+    if (rc == 0) rc = spawn_workers(t, s, spawned, err, errlen);
+    if (s->take_turns) pass_turn(t, s);
+    t->phase[MF_PHASE_SPAWN] += turn_wait; /* the lock's wait is inside spawn too */
+    t->phase[MF_PHASE_SPAWN_WAIT] += turn_wait;
   }
+  if (retire_failed) return -1;
 
   if (rc == 0) {
     double dispatch_start = MPI_Wtime();
@@ -422,6 +476,7 @@ void mf_engine_teardown(mf_train *t) {
   free(s->gathered);
   free(t->pool_record);
   t->pool_record = NULL;
+  if (s->turns != MPI_COMM_NULL) MPI_Comm_free(&s->turns);
   free(s);
   t->mode_state = NULL;
 }

@@ -451,7 +451,11 @@ void mf_placement_free_slots(int *out) {
 }
 
 int mf_placement_places(void) {
-  return run.active && run.kind != MF_PLACEMENT_LOCAL && run.hosts->count > 1;
+  return run.active && run.hosts->count > 1;
+}
+
+int mf_placement_off_node(void) {
+  return mf_placement_places() && run.kind != MF_PLACEMENT_LOCAL;
 }
 
 static int eligible(int h) {

@@ -70,9 +70,14 @@ int mf_placement_round(void);
  * unknown) of each, for /pool. */
 const mf_hosts *mf_placement_hosts(void);
 void mf_placement_free_slots(int *out);
-/* 1 when workers are placed by this module (remote/any): the spawn names a host for every
- * worker. local keeps bench/binding.h's placement (beside the peer). */
+/* 1 when workers are placed by this module: an allocation of several nodes, under any
+ * placement. The spawn then names a host for every worker (under local, the peer's own node:
+ * without a host Open MPI would map the children over the whole allocation). On one node
+ * bench/binding.h's placement applies. */
 int mf_placement_places(void);
+/* 1 when workers may run on a node other than their peer's (remote, or any, on several nodes):
+ * the peer's node's cores then do not bound its workers. */
+int mf_placement_off_node(void);
 /* Chooses the hosts of `workers` new workers for this peer given how many of its live workers
  * already run on each host (alive_on[h]): fills hosts[] with distinct indices and counts[],
  * returns how many hosts are used. Hosts with free share first; past the share, round robin. */

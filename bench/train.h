@@ -45,6 +45,7 @@ typedef struct {
   int max_retries;
   const char *stage_dir;
   const char *spawn_lock; /* "none" or a lock file path */
+  const char *spawn_turns; /* "auto", "on" or "off": peers spawn one after another (mode_cold.c) */
   double keep_alive;      /* warm: seconds a pool may sit idle between rounds and survive */
   double inject_failures; /* probability that a task attempt fails (fault injection) */
   double inject_stalls;   /* probability that a task attempt stalls past --task-timeout */
@@ -85,7 +86,7 @@ extern const char *const mf_pool_field_names[MF_POOL_FIELDS];
 /* Peer-side phases, one /timing/<name> dataset each. */
 typedef enum {
   MF_PHASE_SPAWN,
-  MF_PHASE_SPAWN_WAIT, /* part of spawn: waiting for this node's spawn lock */
+  MF_PHASE_SPAWN_WAIT, /* part of spawn: waiting for the spawn lock or the spawn turn */
   MF_PHASE_DISPATCH,
   MF_PHASE_COMPUTE,
   MF_PHASE_EXCHANGE,
@@ -135,6 +136,7 @@ struct mf_train {
   kn_sgd optimizer;
   size_t result_len;             /* params + buffers (batch statistics) + 1 (loss) */
   const char *exchange_selected; /* the algorithm that runs: --exchange, or auto's choice */
+  const char *spawn_turns_selected; /* "on" or "off": --spawn-turns, or auto's choice */
   float *result_sum;
   int64_t *task_indices; /* [tasks_per_round * batch] this round's sample indices */
   cm_task *tasks;        /* [tasks_per_round] */

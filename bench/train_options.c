@@ -207,6 +207,12 @@ static const mf_option train_options[] = {
      "timed as spawn_wait); an experiment knob, it does not prevent Open MPI 4.1.4's spawn "
      "stall (PMIX_MCA_gds=hash does, see bench/launch.sh)",
      0, 0, NULL, NULL, NULL},
+    {"spawn-turns", 0, MF_OPT_CHOICE, FIELD(spawn_turns), "auto|on|off", "auto",
+     "on: the peers that spawn workers in a round call MPI_Comm_spawn one after another in rank "
+     "order, each once the one before has its workers (the wait is timed as spawn_wait); off: "
+     "all at once; auto: on when the allocation has several nodes (Open MPI 4.1.4 fails "
+     "concurrent spawns whose workers span nodes: results/cluster.md)",
+     0, 0, (const char *const[]){"auto", "on", "off", NULL}, NULL, NULL},
     {"stage-dir", 0, MF_OPT_STRING, FIELD(stage_dir), "DIR", "/tmp/mayfly-stage",
      "where compressed datasets are unpacked once for workers to read records from", 0, 0, NULL,
      NULL, NULL},

@@ -133,6 +133,7 @@ int mf_train_results_header(mf_train_results *r, const mf_program *program, cons
   /* Derived values a reader needs without re-deriving them. */
   rc |= mf_h5_attr_int(config_group, "peers", t->peers);
   rc |= mf_h5_attr_string(config_group, "exchange_selected", t->exchange_selected);
+  rc |= mf_h5_attr_string(config_group, "spawn_turns_selected", t->spawn_turns_selected);
   rc |= mf_h5_attr_int(config_group, "tasks_per_round", t->tasks_per_round);
   rc |= mf_h5_attr_int(config_group, "resolved_rounds", t->rounds);
   rc |= mf_h5_attr_int(config_group, "minibatches_per_peer", t->minibatches);
