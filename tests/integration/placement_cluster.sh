@@ -17,15 +17,14 @@ set -euo pipefail
 cd "${MAYFLY_ROOT:-$(dirname "$0")/../..}"
 start=$SECONDS
 test_name=placement_cluster
-fail() { echo "$test_name: FAIL: $*" >&2; exit 1; }
 vc=${MAYFLY_VCLUSTER_SCRIPT:-tests/slurm/virtual_cluster.sh}
 if [ ! -f "$vc" ]; then
   echo "SKIP: $test_name: $vc is not in this tree (the multi-node test cluster)"
   exit 0
 fi
+. tests/slurm/test_prelude.sh
 [ "$(id -u)" -eq 0 ] || fail "needs root (the virtual cluster's namespaces)"
 bin=$(cd "${MAYFLY_BIN:-bin}" && pwd)
-[ -x "$bin/mayfly-train" ] || fail "$bin/mayfly-train missing (make)"
 cluster_name=$test_name
 . tests/slurm/cluster_lib.sh
 hold_slurm_lock 300 # unless an ancestor (flock ... tests/run.sh) already holds it
@@ -72,11 +71,7 @@ srun --overlap -N 2 -n 2 -w mfnode2,mfnode3 bash -c 'echo "stage \$(hostname) \$
 JOB
 job=$(sbatch --parsable -N 3 --ntasks-per-node=2 -t 4 -o "$state/job.out" "$state/job.sh") ||
   fail "sbatch failed"
-for ((i = 0; i < 900; i++)); do # 180 s at most
-  [ -z "$(squeue -h -j "$job" -t PD,R,CG 2>/dev/null)" ] && break
-  sleep 0.2
-done
-[ $i -lt 900 ] || { scancel "$job"; fail "job $job did not end within 180 s"; }
+await_job "$job" 180 || fail "job $job did not end within 180 s"
 cat "$state/job.out"
 grep -qx "batch mfnode1" "$state/job.out" || fail "the batch script did not run on mfnode1"
 for name in baseline remote_cold remote_warm any_auto; do

@@ -92,10 +92,7 @@ assert len(seen) == expected, seen
 print("%d complete results files: %s" % (len(files), sorted(seen)))
 PY
 
-for ((i = 0; i < 120; i++)); do # the template's job: at most a minute more
-  [ -z "$(squeue -h -j "$template" -t PD,R,CG 2>/dev/null)" ] && break
-  sleep 0.5
-done
+await_job "$template" 60 || true # the template's job: at most a minute more (checked below)
 grep -q "^# mayfly job $template .*: 6 tasks for 6, cores shared: no$" "$state/template-$template.out" &&
   grep -q '(launch.sh exit code 0)$' "$state/template-$template.out" ||
   { cat "$state/template-$template.out"; fail "the sbatch template's job failed"; }

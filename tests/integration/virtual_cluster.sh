@@ -75,11 +75,7 @@ echo "spawn exit \$?"
 JOB
 job=$(sbatch --parsable -N 3 --ntasks-per-node=2 -t 2 -o "$state/job.out" "$state/job.sh") ||
   fail "sbatch failed"
-for ((i = 0; i < 200; i++)); do # 40 s at most
-  [ -z "$(squeue -h -j "$job" -t PD,R,CG 2>/dev/null)" ] && break
-  sleep 0.2
-done
-[ $i -lt 200 ] || { scancel "$job"; fail "job $job did not end within 40 s"; }
+await_job "$job" 40 || fail "job $job did not end within 40 s"
 out=$state/job.out
 cat "$out"
 
