@@ -23,12 +23,25 @@ static const char *const program = "mayfly-compare";
  * serverless runtime's knobs, which change timing and cost but never the mathematics (the pool
  * sums gradients in task order whoever computed them, and a failed attempt is recomputed from
  * scratch). */
-static const char *const ignored_options[] = {"mode",          "output",        "force",
-                                              "workers",       "keep-alive",    "inject-failures",
-                                              "inject-stalls", "failure-seed",  "spawn-timeout",
-                                              "task-timeout",  "max-retries",   "stage-dir",
-                                              "prices",        "worker-memory", "bind",
-                                              "placement",     "spawn-lock",    "spawn-turns",
+static const char *const ignored_options[] = {"mode",
+                                              "output",
+                                              "force",
+                                              "workers",
+                                              "keep-alive",
+                                              "inject-failures",
+                                              "inject-stalls",
+                                              "failure-seed",
+                                              "spawn-timeout",
+                                              "task-timeout",
+                                              "max-retries",
+                                              "stage-dir",
+                                              "prices",
+                                              "worker-memory",
+                                              "bind",
+                                              "placement",
+                                              "spawn-lock",
+                                              "spawn-turns",
+                                              "spawn_turns_selected",
                                               NULL};
 
 typedef struct {

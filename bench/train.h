@@ -44,11 +44,11 @@ typedef struct {
   double spawn_timeout, task_timeout;
   int max_retries;
   const char *stage_dir;
-  const char *spawn_lock; /* "none" or a lock file path */
+  const char *spawn_lock;  /* "none" or a lock file path */
   const char *spawn_turns; /* "auto", "on" or "off": peers spawn one after another (mode_cold.c) */
-  double keep_alive;      /* warm: seconds a pool may sit idle between rounds and survive */
-  double inject_failures; /* probability that a task attempt fails (fault injection) */
-  double inject_stalls;   /* probability that a task attempt stalls past --task-timeout */
+  double keep_alive;       /* warm: seconds a pool may sit idle between rounds and survive */
+  double inject_failures;  /* probability that a task attempt fails (fault injection) */
+  double inject_stalls;    /* probability that a task attempt stalls past --task-timeout */
   int failure_seed;
   const char *prices;     /* price table for /cost */
   int worker_memory;      /* MB a worker is billed for (function size) */
@@ -134,8 +134,8 @@ struct mf_train {
   const kn_model_kind *kind;
   kn_model *model;
   kn_sgd optimizer;
-  size_t result_len;             /* params + buffers (batch statistics) + 1 (loss) */
-  const char *exchange_selected; /* the algorithm that runs: --exchange, or auto's choice */
+  size_t result_len;                /* params + buffers (batch statistics) + 1 (loss) */
+  const char *exchange_selected;    /* the algorithm that runs: --exchange, or auto's choice */
   const char *spawn_turns_selected; /* "on" or "off": --spawn-turns, or auto's choice */
   float *result_sum;
   int64_t *task_indices; /* [tasks_per_round * batch] this round's sample indices */
