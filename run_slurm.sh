@@ -11,8 +11,8 @@
 # allocation, never srun: Slurm's PMIx has no MPI_Comm_spawn (notes/platform.md).
 #
 # One file, two roles. Run from a shell it is the submitter:
-#   ./run_slurm.sh [--peers N] [--time MIN] [--wait] [--dry-run] [mayfly-train options]
-#   ./run_slurm.sh --sweep FILE [--output DIR] [--repetitions N] [--wait] [--dry-run] [--force]
+#   ./run_slurm.sh [--peers N] [--nodes N] [--time MIN] [--wait] [--dry-run] [mayfly-train options]
+#   ./run_slurm.sh --sweep FILE [--output DIR] [--repetitions N] [--nodes N] [--wait] [--dry-run] [--force]
 # Run by sbatch (`sbatch run_slurm.sh [mayfly-train options]` from the repo root works too, with
 # the #SBATCH defaults above) it is the job: it reads its configuration and calls
 # bench/launch.sh. Option values are never evaluated by a shell: they travel as argv (single
@@ -29,6 +29,8 @@ job_run() { # root np attempt_seconds output log [mayfly-train args...]
   cd "$root" || { echo "mayfly job: cannot enter $root" >&2; return 2; }
   local bin=${MAYFLY_BIN:-bin}
   [[ "$bin" == /* ]] || bin=$root/$bin # mpirun under Slurm needs an absolute program path
+  # nodes= with placement=local spreads the peers one node after another (layout_for)
+  [ "${MAYFLY_MAP_BY:-}" = node ] && export MAYFLY_MPIRUN_ARGS="--map-by node ${MAYFLY_MPIRUN_ARGS:-}"
   local out_args=()
   if [ -n "$output" ]; then
     mkdir -p "$(dirname "$output")" || return 2
@@ -131,6 +133,10 @@ Submit options:
       --output DIR        sweep results go to DIR/<sweep>/<config>-r<k>.h5 [default: results]
       --repetitions N     runs per sweep configuration [default: 3, or the line's reps=]
       --peers N           peers (MPI ranks) of a single configuration [default: 2]
+      --nodes N           nodes of the job (a single configuration, or the sweep lines
+                          without nodes=), laid out for its --placement (bench/sweeps/README.md):
+                          remote needs N >= 2, local N <= peers [default: as many as Slurm
+                          gives the tasks; remote: required]
       --time MIN          job time limit in minutes [default: derived from the configuration]
       --oversubscribe     request one task per peer only; spawned workers share the peers'
                           cores (default: peers x (1 + workers) tasks for cold/warm)
@@ -155,6 +161,7 @@ Examples:
   ./run_slurm.sh --peers 4 --mode cold --model mlp --tasks 8 --rounds 50 -o results/c4.h5
   ./run_slurm.sh --sweep bench/sweeps/quick --output results --wait
   ./run_slurm.sh --sweep bench/sweeps/paper --repetitions 5 --dry-run
+  ./run_slurm.sh --nodes 3 --mode cold --placement remote --model cnn -o results/remote.h5
 EOF
 }
 
@@ -167,7 +174,7 @@ is_count() { [[ "$1" =~ ^[0-9]+$ ]] && [ "$1" -ge 1 ]; }
 # anything is submitted.
 train_options() {
   [ -x "$bin/mayfly-train" ] || die "$bin/mayfly-train not found: build it first (make)"
-  "$bin/mayfly-train" --help | sed -nE 's/^ +(-[a-zA-Z], )?--([a-z][a-z-]*) [A-Z].*/\2/p'
+  "$bin/mayfly-train" --help 2>/dev/null | sed -nE 's/^ +(-[a-zA-Z], )?--([a-z][a-z-]*) [^ ].*/\2/p'
 }
 
 # Seconds one attempt of a configuration may take. A deliberately generous estimate from
@@ -224,16 +231,93 @@ ntasks_for() { # peers mode workers
   if [ "$oversubscribe" -eq 1 ] || [ "$2" = baseline ]; then echo "$1"; else echo $(($1 * (1 + $3))); fi
 }
 
+# The Slurm resources of one configuration, matched to where its workers go (issue 12).
+# Without nodes: the tasks alone (ntasks_for) and Slurm picks the nodes. With nodes=N: N nodes
+# of T tasks each; mpirun places the peers by slot (node 1 first) unless said otherwise:
+#   remote  T = max(peers, ceil(peers x workers / (N - 1))): every peer on node 1, the other
+#           N - 1 nodes hold the workers (N >= 2);
+#   local   T = ceil(peers / N) x (1 + workers), peers one per node in turn (mpirun --map-by
+#           node), each node holding its peers' workers (N <= peers);
+#   any     T = ceil(peers x (1 + workers) / N): peers from node 1 on, workers in every free slot.
+# Baseline asks for the nodes its peers occupy in that same layout and no more, so that both
+# sides of a comparison exchange gradients across the same nodes. --oversubscribe counts no
+# worker slots. Sets layout ("TASKS", or "NnT" for N nodes of T tasks, "+node" appended when
+# the peers go by node), layout_tasks and layout_peer_nodes; returns 1 with layout_error.
+layout_for() { # peers mode workers nodes placement
+  local peers=$1 mode=$2 workers=$3 nodes=$4 placement=$5 w=$3 per
+  [ "$oversubscribe" -eq 1 ] && w=0
+  layout_error="" layout_peer_nodes=1
+  if [ -z "$nodes" ]; then
+    if [ "$placement" = remote ] && [ "$mode" != baseline ]; then
+      layout_error="placement=remote needs nodes=N (N >= 2): its workers run only on nodes"
+      layout_error+=" that hold no peer"
+      return 1
+    fi
+    layout_tasks=$(ntasks_for "$peers" "$mode" "$workers") layout=$layout_tasks
+    return 0
+  fi
+  local by=""
+  case "$placement" in
+    remote)
+      if [ "$nodes" -lt 2 ]; then
+        layout_error="placement=remote needs nodes >= 2, not $nodes: its workers run only on"
+        layout_error+=" nodes that hold no peer"
+        return 1
+      fi
+      per=$(((peers * w + nodes - 2) / (nodes - 1)))
+      [ "$per" -lt "$peers" ] && per=$peers ;;
+    local)
+      if [ "$nodes" -gt "$peers" ]; then
+        layout_error="placement=local with nodes=$nodes and $peers peers leaves nodes without a"
+        layout_error+=" peer, whose cores no worker would use (nodes <= peers, or placement=any or remote)"
+        return 1
+      fi
+      per=$((((peers + nodes - 1) / nodes) * (1 + w)))
+      [ "$nodes" -gt 1 ] && by=+node ;;
+    any) per=$(((peers * (1 + w) + nodes - 1) / nodes)) ;;
+    *) layout_error="placement: '$placement' is not local, remote or any"; return 1 ;;
+  esac
+  if [ -n "$by" ]; then
+    layout_peer_nodes=$nodes
+  else
+    layout_peer_nodes=$(((peers + per - 1) / per))
+  fi
+  if [ "$mode" = baseline ]; then
+    local used=$layout_peer_nodes
+    [ -n "$by" ] && per=$(((peers + used - 1) / used))
+    [ "$used" -eq 1 ] && per=$peers
+    layout="${used}n$per$by" layout_tasks=$((used * per))
+  else
+    layout="${nodes}n$per$by" layout_tasks=$((nodes * per))
+  fi
+}
+
 # The resource options of one submission (a single job when COUNT is empty, else an array of
 # COUNT tasks): the pre-submission check passes exactly these to sbatch --test-only.
-request_options() { # ntasks minutes [count] -> sets request_opts
+# "6 tasks", "3 nodes x 2 tasks", "2 nodes x 3 tasks, peers by node" for a layout.
+layout_words() {
+  local spec=${1%+node} words
+  if [[ "$spec" == *n* ]]; then words="${spec%n*} nodes x ${spec#*n} tasks"; else words="$spec tasks"; fi
+  [ "$spec" = "$1" ] || words+=", peers by node"
+  echo "$words"
+}
+
+request_options() { # layout minutes [count] -> sets request_opts (layout: layout_for)
   # The warning signal: SIGTERM to the job shell before the time limit (300 s, at most a
   # quarter of the limit), so the run can finish its round, checkpoint and requeue (job_run).
   # Appending: a requeued job's Slurm output keeps the lines of its earlier attempts.
   local lead=$(($2 * 60 / 4))
   [ "$lead" -gt 300 ] && lead=300
-  request_opts=(--ntasks="$1" --time="$2" --signal=B:TERM@"${MAYFLY_SIGNAL_SECONDS:-$lead}"
-                --open-mode=append)
+  local spec=${1%+node}
+  if [[ "$spec" == *n* ]]; then
+    # --ntasks too: it overrides this script's own #SBATCH --ntasks line
+    request_opts=(--nodes="${spec%n*}" --ntasks-per-node="${spec#*n}"
+                  --ntasks=$((${spec%n*} * ${spec#*n})))
+  else
+    request_opts=(--ntasks="$spec")
+  fi
+  [ "$spec" = "$1" ] || request_opts+=(--export=ALL,MAYFLY_MAP_BY=node)
+  request_opts+=(--time="$2" --signal=B:TERM@"${MAYFLY_SIGNAL_SECONDS:-$lead}" --open-mode=append)
   [ -z "${3:-}" ] || request_opts+=(--array=0-$(($3 - 1)))
 }
 
@@ -246,9 +330,15 @@ check_begin() {
   [ "$dry" -eq 1 ] || die "no Slurm cluster answers ($slurm_unreachable); nothing submitted"
   echo "check: skipped, no Slurm cluster answers ($slurm_unreachable)"
 }
-check_request() { # label ntasks minutes peers sbatch-args...
+check_request() { # label layout minutes peers sbatch-args...
   [ "$check_live" -eq 1 ] || return 0
-  if slurm_check_request "$@"; then echo "check: $slurm_check_outcome"; else check_failures=$((check_failures + 1)); fi
+  local label=$1 spec=${2%+node}
+  shift 2
+  slurm_check_nodes=""
+  if [[ "$spec" == *n* ]]; then
+    slurm_check_nodes="${spec%n*} ${spec#*n}" spec=$((${spec%n*} * ${spec#*n}))
+  fi
+  if slurm_check_request "$label" "$spec" "$@"; then echo "check: $slurm_check_outcome"; else check_failures=$((check_failures + 1)); fi
 }
 check_end() {
   [ "$check_failures" -eq 0 ] && return 0
@@ -264,7 +354,7 @@ wait_for_jobs() { # seconds_of_runs label=jobid...
   return "$slurm_wait_worst"
 }
 
-sweep="" outdir=results reps="" peers=2 time_min="" oversubscribe=0 force=0 wait=0 dry=0
+sweep="" outdir=results reps="" peers=2 nodes="" time_min="" oversubscribe=0 force=0 wait=0 dry=0
 max_wait="" node_wait=300
 train_args=()
 while [ $# -gt 0 ]; do
@@ -273,6 +363,7 @@ while [ $# -gt 0 ]; do
     --output) [ $# -ge 2 ] || die "--output needs a directory"; outdir=$2; shift 2 ;;
     --repetitions) [ $# -ge 2 ] || die "--repetitions needs a count"; reps=$2; shift 2 ;;
     --peers) [ $# -ge 2 ] || die "--peers needs a count"; peers=$2; shift 2 ;;
+    --nodes) [ $# -ge 2 ] || die "--nodes needs a count"; nodes=$2; shift 2 ;;
     --time) [ $# -ge 2 ] || die "--time needs minutes"; time_min=$2; shift 2 ;;
     --oversubscribe) oversubscribe=1; shift ;;
     --force) force=1; shift ;;
@@ -286,6 +377,7 @@ while [ $# -gt 0 ]; do
   esac
 done
 is_count "$peers" || die "--peers: '$peers' is not a positive count"
+[ -z "$nodes" ] || is_count "$nodes" || die "--nodes: '$nodes' is not a positive count"
 [ -z "$time_min" ] || is_count "$time_min" || die "--time: '$time_min' is not a positive count"
 [ -z "$reps" ] || is_count "$reps" || die "--repetitions: '$reps' is not a positive count"
 [ -z "$max_wait" ] || is_count "$max_wait" || die "--max-wait: '$max_wait' is not a positive count"
@@ -299,14 +391,14 @@ if [ -z "$sweep" ]; then
   [ -z "$reps" ] || die "--repetitions only applies to --sweep"
   # The few values the task count and time limit depend on; mayfly-train checks them all.
   mode=baseline model=mlp dataset=fashion-mnist batch=64 tasks=4 workers=2 rounds=20 epochs=0
-  every=10 output=""
+  every=10 output="" placement=any
   for ((i = 0; i < ${#train_args[@]}; i++)); do
     v=${train_args[i + 1]:-}
     case "${train_args[i]}" in
       --mode) mode=$v ;; --model) model=$v ;; --dataset) dataset=$v ;;
       -b | --batch) batch=$v ;; -k | --tasks) tasks=$v ;; -w | --workers) workers=$v ;;
       -n | --rounds) rounds=$v ;; -e | --epochs) epochs=$v ;; --eval-every) every=$v ;;
-      -o | --output) output=$v ;;
+      -o | --output) output=$v ;; --placement) placement=$v ;;
       --*=*) die "write '${train_args[i]%%=*} ${train_args[i]#*=}' (mayfly-train takes values as separate words)" ;;
     esac
   done
@@ -318,7 +410,9 @@ if [ -z "$sweep" ]; then
   attempt=$(estimate_seconds "$model" "$dataset" "$batch" "$tasks" "$rounds" "$epochs" "$peers" "$mode" "$every")
   minutes=${time_min:-$(limit_minutes "$attempt")}
   attempt=$(attempt_for "$minutes")
-  ntasks=$(ntasks_for "$peers" "$mode" "$workers")
+  if ! layout_for "$peers" "$mode" "$workers" "$nodes" "$placement"; then
+    layout_error=${layout_error//nodes=/--nodes } && die "${layout_error//placement=/--placement }"
+  fi
   # Drop -o/--output from the passed arguments: the job appends its own -o.
   args=()
   for ((i = 0; i < ${#train_args[@]}; i++)); do
@@ -326,12 +420,12 @@ if [ -z "$sweep" ]; then
   done
   [ -n "$output" ] || output=$root/results/slurm-$(date -u +%Y%m%dT%H%M%SZ)-$$.h5
   [[ "$output" == /* ]] || output=$PWD/$output
-  request_options "$ntasks" "$minutes"
+  request_options "$layout" "$minutes"
   cmd=(sbatch --parsable --job-name=mayfly-"$mode" "${request_opts[@]}"
        --chdir="$root" --output="${output%.h5}-slurm-%j.out")
   cmd+=("$self" --job-single "$root" "$peers" "$attempt" "$output" -- "${args[@]}")
   check_begin
-  check_request "job ($mode, $peers peers)" "$ntasks" "$minutes" "$peers" "${cmd[@]:2}"
+  check_request "job ($mode, $peers peers)" "$layout" "$minutes" "$peers" "${cmd[@]:2}"
   if [ "$dry" -eq 1 ]; then
     printf 'would run:'; printf ' %q' "${cmd[@]}"; printf '\n'
     check_end
@@ -356,12 +450,12 @@ sweep_name=$(basename "$sweep")
 sweep_name=${sweep_name%.*}
 [[ "$sweep_name" =~ ^[A-Za-z0-9_.-]+$ ]] || die "$sweep: the file name must be [A-Za-z0-9_.-]"
 [ -x "$bin/mayfly-train" ] || die "$bin/mayfly-train not found: build it first (make)"
-known=" $(train_options | tr '\n' ' ') peers time reps "
+known=" $(train_options | tr '\n' ' ') peers nodes time reps "
 value_re='^[A-Za-z0-9_.:/,+@%-]+$'
 
 # Parses the sweep into parallel arrays: names, their arguments (one string per config with
 # fields separated by \x1f) and their scheduling values.
-names=() cfg_args=() cfg_np=() cfg_attempt=() cfg_minutes=() cfg_ntasks=() cfg_reps=()
+names=() cfg_args=() cfg_np=() cfg_attempt=() cfg_minutes=() cfg_layout=() cfg_reps=()
 declare -A seen=() defaults=()
 lineno=0 errors=0
 bad() { echo "$sweep:$lineno: error: $*" >&2; errors=$((errors + 1)); }
@@ -374,14 +468,14 @@ parse_pairs() { # text -> sets pairs (assoc) or reports errors; returns 1 on err
     key=${word%%=*} value=${word#*=}
     if ! [[ "$key" =~ ^[a-z][a-z0-9-]*$ ]]; then bad "'$word': the key must be a lower-case option name"; ok=1; continue; fi
     if [[ " $known " != *" $key "* ]] || [ "$key" = output ] || [ "$key" = force ]; then
-      bad "unknown key '$key' (mayfly-train long options without --, plus peers, time, reps)"
+      bad "unknown key '$key' (mayfly-train long options without --, plus peers, nodes, time, reps)"
       ok=1; continue
     fi
     if ! [[ "$value" =~ $value_re ]]; then
       bad "$key: value '$value' has characters outside [A-Za-z0-9_.:/,+@%-]"; ok=1; continue
     fi
     case "$key" in
-      peers | time | reps | batch) is_count "$value" || { bad "$key: '$value' is not a positive count"; ok=1; } ;;
+      peers | nodes | time | reps | batch) is_count "$value" || { bad "$key: '$value' is not a positive count"; ok=1; } ;;
       rounds | epochs | workers | eval-every | warmup) [[ "$value" =~ ^[0-9]+$ ]] || { bad "$key: '$value' is not a count"; ok=1; } ;;
       tasks) [ "$value" = all ] || is_count "$value" || { bad "tasks: '$value' is not a positive count or all"; ok=1; } ;;
     esac
@@ -409,6 +503,9 @@ while IFS= read -r line || [ -n "$line" ]; do
   seen[$name]=$lineno
   parse_pairs "$rest" || { unset pairs; continue; }
   p=${pairs[peers]:-2} mode=${pairs[mode]:-baseline} workers=${pairs[workers]:-2}
+  if ! layout_for "$p" "$mode" "$workers" "${pairs[nodes]:-$nodes}" "${pairs[placement]:-any}"; then
+    bad "$layout_error"; unset pairs; continue
+  fi
   attempt=$(estimate_seconds "${pairs[model]:-mlp}" "${pairs[dataset]:-fashion-mnist}" \
     "${pairs[batch]:-64}" "${pairs[tasks]:-4}" "${pairs[rounds]:-20}" "${pairs[epochs]:-0}" \
     "$p" "$mode" "${pairs[eval-every]:-10}")
@@ -417,11 +514,11 @@ while IFS= read -r line || [ -n "$line" ]; do
   attempt=$(attempt_for "$minutes")
   packed=""
   for k in $(printf '%s\n' "${!pairs[@]}" | sort); do
-    case "$k" in peers | time | reps) continue ;; esac
+    case "$k" in peers | nodes | time | reps) continue ;; esac
     packed+="--$k"$'\x1f'"${pairs[$k]}"$'\x1f'
   done
   names+=("$name") cfg_args+=("$packed") cfg_np+=("$p") cfg_attempt+=("$attempt")
-  cfg_minutes+=("$minutes") cfg_ntasks+=("$(ntasks_for "$p" "$mode" "$workers")")
+  cfg_minutes+=("$minutes") cfg_layout+=("$layout")
   cfg_reps+=("${reps:-${pairs[reps]:-3}}")
   unset pairs
 done <"$sweep"
@@ -469,11 +566,11 @@ done
 if [ ${#todo[@]} -eq 0 ]; then note "nothing to do"; exit 0; fi
 mapfile -t todo < <(printf '%s\n' "${todo[@]}" | shuf)
 
-# One array per (task count, time limit): array tasks share one resource request.
+# One array per (layout, time limit): array tasks share one resource request.
 declare -A group_runs=()
 for run in "${todo[@]}"; do
   c=${run% *}
-  key="${cfg_ntasks[c]}x${cfg_minutes[c]}"
+  key="${cfg_layout[c]}x${cfg_minutes[c]}"
   group_runs[$key]+="$run;"
 done
 
@@ -506,7 +603,7 @@ fi
 echo "sweep $sweep_name: ${#names[@]} configurations, ${#todo[@]} runs, ${#group_runs[@]} job array(s) -> $dest"
 jobs=() seconds_of_runs=0
 for key in $(printf '%s\n' "${!group_runs[@]}" | sort); do
-  ntasks=${key%x*} minutes=${key#*x}
+  layout=${key%x*} minutes=${key#*x}
   IFS=';' read -r -a members <<<"${group_runs[$key]}"
   gdir=$spool/$key
   [ "$dry" -eq 0 ] && { mkdir -p "$gdir" || die "cannot create $gdir"; }
@@ -524,7 +621,7 @@ for key in $(printf '%s\n' "${!group_runs[@]}" | sort); do
         die "cannot write $gdir/task-$i"
     fi
   done
-  request_options "$ntasks" "$minutes" "${#members[@]}"
+  request_options "$layout" "$minutes" "${#members[@]}"
   cmd=(sbatch --parsable --job-name="mayfly-$sweep_name" "${request_opts[@]}" --chdir="$root"
        --output="$dest/logs/slurm-%A_%a.out")
   cmd+=("$self" --job-array "$root" "$gdir")
@@ -537,7 +634,7 @@ for key in $(printf '%s\n' "${!group_runs[@]}" | sort); do
   job=$(head -n 1 "$glog")
   job=${job%%;*}
   jobs+=("array $key=$job") seconds_of_runs=$((seconds_of_runs + ${#members[@]} * minutes * 60))
-  echo "array $key (${#members[@]} runs, $ntasks tasks, $minutes min): job $job"
+  echo "array $key (${#members[@]} runs, $(layout_words "$layout"), $minutes min): job $job"
 done
 if [ "$dry" -eq 1 ]; then check_end; exit 0; fi
 [ "$wait" -eq 1 ] || exit 0

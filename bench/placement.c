@@ -6,6 +6,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <hwloc.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -362,6 +363,41 @@ static int complete_hosts(mf_hosts *hosts, const char *names, char *err, size_t 
   return 0;
 }
 
+/* Ranks that mpirun starts on the other nodes of a Slurm job run inside their node's orted step
+ * (an srun), whose SLURM_TASKS_PER_NODE, SLURM_NTASKS and SLURM_NPROCS describe that step (one
+ * task on one node), not the job; only the ranks beside mpirun, in the batch step, see the
+ * job's. The lowest rank outside any step hands its values to the ranks inside one, so that
+ * every peer reads the same allocation now and in every later re-read (--workers auto too).
+ * Measured on the virtual cluster: a peer on mfnode2 of -N 2 --ntasks-per-node=3 saw
+ * SLURM_TASKS_PER_NODE=1 and SLURM_STEP_ID=0 beside SLURM_JOB_NODELIST=mfnode[1-2]. */
+static void share_job_view(MPI_Comm comm) {
+  static const char *const names[] = {"SLURM_JOB_NODELIST",      "SLURM_NODELIST",
+                                      "SLURM_TASKS_PER_NODE",    "SLURM_NTASKS",
+                                      "SLURM_JOB_CPUS_PER_NODE", "SLURM_NPROCS"};
+  enum { COUNT = sizeof names / sizeof names[0], VALUE = 4096 };
+  const int in_step = getenv("SLURM_STEP_ID") || getenv("SLURM_STEPID");
+  int candidate = in_step || !getenv("SLURM_JOB_ID") ? INT_MAX : run.rank, source = INT_MAX;
+  MPI_Allreduce(&candidate, &source, 1, MPI_INT, MPI_MIN, comm);
+  if (source == INT_MAX) return; /* no rank outside a step: each keeps its own view */
+  static char values[COUNT][VALUE];
+  int set[COUNT] = {0};
+  if (run.rank == source)
+    for (int i = 0; i < COUNT; i++) {
+      const char *v = getenv(names[i]);
+      set[i] = v && strlen(v) < VALUE;
+      snprintf(values[i], VALUE, "%s", set[i] ? v : "");
+    }
+  MPI_Bcast(set, COUNT, MPI_INT, source, comm);
+  MPI_Bcast(values, COUNT * VALUE, MPI_CHAR, source, comm);
+  if (!in_step) return;
+  for (int i = 0; i < COUNT; i++) {
+    if (set[i])
+      setenv(names[i], values[i], 1);
+    else
+      unsetenv(names[i]);
+  }
+}
+
 void mf_placement_cleanup(void) {
   free(run.hosts), free(run.peer_host), free(run.peer_cores), free(run.share);
   free(run.free_slots);
@@ -372,6 +408,7 @@ int mf_placement_setup(MPI_Comm comm, const char *placement, char *err, size_t e
   mf_placement_cleanup();
   MPI_Comm_rank(comm, &run.rank);
   MPI_Comm_size(comm, &run.peers);
+  share_job_view(comm);
   int kind = mf_placement_parse(placement);
   run.kind = kind < 0 ? MF_PLACEMENT_LOCAL : (mf_placement_kind)kind;
   char host[MF_HOST_NAME] = "?";

@@ -9,7 +9,7 @@
 # is also the recipe for a real one (run the job part in an sbatch -N 3 allocation).
 #
 # One job, sbatch -N 3 --ntasks-per-node=4, both peers on mfnode1:
-#   1. spawn turns: cold, --placement remote, 2 workers per peer, R repetitions of ROUNDS
+#   1. spawn turns: cold, --placement remote (or --placement P), 2 workers per peer, R repetitions of ROUNDS
 #      rounds with --spawn-turns on and with off (no retry of a failed run: the failure rate is
 #      what is measured);
 #   2. transfers: cold and warm, --placement local (the workers on mfnode1) and remote
@@ -22,18 +22,20 @@ cd "$(dirname "$0")/../.."
 
 usage() {
   cat <<'EOF'
-Usage: bench/slurm/cluster_bench.sh [--reps R] [--rounds N] [--model M] [--out DIR]
+Usage: bench/slurm/cluster_bench.sh [--reps R] [--rounds N] [--placement P] [--model M] [--out DIR]
   --reps R     repetitions of each spawn-turns setting [default: 3]
   --rounds N   rounds of each spawn-turns run [default: 30]
+  --placement P  placement of the spawn-turns runs: remote, any or local [default: remote]
   --model M    model of the transfer runs [default: cnn]
   --out DIR    where results and logs go, not under /tmp [default: /var/tmp/mayfly-cluster-bench]
 EOF
 }
-reps=3 rounds=30 model=cnn out=/var/tmp/mayfly-cluster-bench
+reps=3 rounds=30 placement=remote model=cnn out=/var/tmp/mayfly-cluster-bench
 while [ $# -gt 0 ]; do
   case $1 in
     --reps) reps=${2:?}; shift 2 ;;
     --rounds) rounds=${2:?}; shift 2 ;;
+    --placement) placement=${2:?}; shift 2 ;;
     --model) model=${2:?}; shift 2 ;;
     --out) out=${2:?}; shift 2 ;;
     -h | --help) usage; exit 0 ;;
@@ -43,6 +45,7 @@ done
 for v in "$reps" "$rounds"; do
   [[ "$v" =~ ^[1-9][0-9]{0,3}$ ]] || { echo "cluster_bench: error: '$v' is not a count 1-9999" >&2; exit 2; }
 done
+case $placement in remote | any | local) ;; *) echo "cluster_bench: error: --placement '$placement': remote, any or local" >&2; exit 2 ;; esac
 [[ "$out" == /tmp/* ]] && { echo "cluster_bench: error: --out $out: every virtual node has its own /tmp; use a shared path" >&2; exit 2; }
 [ "$(id -u)" -eq 0 ] || { echo "cluster_bench: error: needs root (the virtual cluster's namespaces)" >&2; exit 2; }
 bin=$(cd "${MAYFLY_BIN:-bin}" && pwd)
@@ -75,7 +78,7 @@ run() { # name, mayfly-train options...
 for ((r = 1; r <= $reps; r++)); do
   for turns in on off; do
     run turns_\${turns}_r\$r --mode cold --model mlp --dataset synthetic:1024:256 --batch 64 \
-        --tasks 4 --workers 2 --rounds $rounds --placement remote --spawn-turns \$turns
+        --tasks 4 --workers 2 --rounds $rounds --placement $placement --spawn-turns \$turns
   done
 done
 for mode in cold warm; do
@@ -91,7 +94,7 @@ echo "cluster_bench: job $job (at most $minutes min); results in $out"
 await_job "$job" $((minutes * 60 + 60)) || echo "cluster_bench: job $job did not end in time (cancelled)" >&2
 cat "$out/job.out"
 
-/usr/bin/python3 - "$out" <<'PY' | tee "$out/summary.txt"
+/usr/bin/python3 - "$out" "$placement" <<'PY' | tee "$out/summary.txt"
 import glob, os, re, sys
 import h5py, numpy as np
 out = sys.argv[1]
@@ -99,7 +102,7 @@ exits = dict(re.findall(r"^(\S+) exit (\d+)", open(f"{out}/job.out").read(), re.
 def rounds_done(f):
     r = f["/timing/round"][:]
     return int((r.max(axis=1) > 0).sum())
-print("## spawn turns: cold, --placement remote, 2 peers on mfnode1, 2 workers each")
+print(f"## spawn turns: cold, --placement {sys.argv[2]}, 2 peers on mfnode1, 2 workers each")
 print(f"{'run':<16} {'exit':>4} {'rounds':>7} {'spawn ms':>9} {'wait ms':>8}  note")
 for path in sorted(glob.glob(f"{out}/turns_*.h5")):
     name = os.path.basename(path)[:-3]

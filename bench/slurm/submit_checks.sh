@@ -113,9 +113,22 @@ slurm_nodes_for() {
   done
 }
 
+# How many nodes of the partition just read have at least $1 CPUs.
+slurm_nodes_with() {
+  local n=0 c
+  for c in "${slurm_part_cpus[@]}"; do [ "$c" -ge "$1" ] && n=$((n + 1)); done
+  echo $n
+}
+# True when the partition can give one job $1 nodes of $2 CPUs each.
+slurm_nodes_hold() {
+  [ -n "$slurm_part_max_nodes" ] && [ "$1" -gt "$slurm_part_max_nodes" ] && return 1
+  [ "$(slurm_nodes_with "$2")" -ge "$1" ]
+}
+
 # Checks one request against the cluster before anything is submitted.
 #   slurm_check_request LABEL TASKS MINUTES PEERS [SBATCH OPTIONS...]
-# TASKS = PEERS for baseline or --oversubscribe, PEERS x (1 + workers) otherwise; the options
+# TASKS = PEERS for baseline or --oversubscribe, PEERS x (1 + workers) otherwise, or the
+# total of a layout on fixed nodes (slurm_check_nodes="NODES TASKS_PER_NODE"); the options
 # are the submission's own resource options (--ntasks, --time, --array, --nodes ...), passed
 # to `sbatch --test-only` with run_slurm.sh as the script. On success sets slurm_check_outcome
 # (one line: where it would start); on failure prints one `run_slurm: error:` line and
@@ -123,8 +136,11 @@ slurm_nodes_for() {
 slurm_check_request() {
   local label=$1 tasks=$2 minutes=$3 peers=$4
   shift 4
-  local needs="$tasks tasks"
-  if [ "$tasks" -gt "$peers" ]; then
+  local needs="$tasks tasks" layout_nodes="" layout_per=""
+  [ -n "${slurm_check_nodes:-}" ] && read -r layout_nodes layout_per <<<"$slurm_check_nodes"
+  if [ -n "$layout_nodes" ]; then
+    needs="$layout_nodes nodes of $layout_per tasks ($peers peers and their workers)"
+  elif [ "$tasks" -gt "$peers" ]; then
     needs="$tasks tasks ($peers peers x (1 + $((tasks / peers - 1)) workers))"
   else
     needs="$tasks tasks ($peers peers)"
@@ -150,6 +166,8 @@ slurm_check_request() {
       reason="partition $part allows at most $slurm_part_max_minutes min (MaxTime)"
     elif [ "$tasks" -gt "$capacity" ]; then
       reason="$has"
+    elif [ -n "$layout_nodes" ] && ! slurm_nodes_hold "$layout_nodes" "$layout_per"; then
+      reason="$has; $(slurm_nodes_with "$layout_per") of its nodes have $layout_per CPUs"
     else
       fits=$part
       break
@@ -203,6 +221,12 @@ slurm_fitting_options() { # tasks peers minutes
       local per=${slurm_part_cpus[0]:-1}
       options+=("more nodes (a partition with $(((tasks + per - 1) / per)) nodes of $per CPUs)")
     fi
+  fi
+  if [ -n "${slurm_check_nodes:-}" ]; then
+    local nodes per
+    read -r nodes per <<<"$slurm_check_nodes"
+    slurm_nodes_hold "$nodes" "$per" ||
+      options+=("fewer tasks per node (fewer peers or workers; more nodes= for remote and any)")
   fi
   [ ${#options[@]} -gt 0 ] || options=("another partition (SBATCH_PARTITION)")
   local IFS=,

@@ -17,32 +17,8 @@ set -euo pipefail
 cd "${MAYFLY_ROOT:-$(dirname "$0")/../..}"
 start=$SECONDS
 test_name=placement_cluster
-vc=${MAYFLY_VCLUSTER_SCRIPT:-tests/slurm/virtual_cluster.sh}
-if [ ! -f "$vc" ]; then
-  echo "SKIP: $test_name: $vc is not in this tree (the multi-node test cluster)"
-  exit 0
-fi
-. tests/slurm/test_prelude.sh
-[ "$(id -u)" -eq 0 ] || fail "needs root (the virtual cluster's namespaces)"
-bin=$(cd "${MAYFLY_BIN:-bin}" && pwd)
-cluster_name=$test_name
-. tests/slurm/cluster_lib.sh
-hold_slurm_lock 300 # unless an ancestor (flock ... tests/run.sh) already holds it
-echo "holding $slurm_lock after $((SECONDS - start)) s"
-
-# Not under /tmp: every node has a /tmp of its own.
-state=$(mktemp -d /var/tmp/mayfly-placement-test.XXXXXX)
-chmod 0755 "$state"
-export MAYFLY_VCLUSTER_DIR=$state/cluster
-cleanup() {
-  local rc=$?
-  timeout 30 bash "$vc" stop >/dev/null 2>&1 || true
-  if [ $rc -eq 0 ]; then rm -rf "$state"; else echo "$test_name: kept $state for inspection" >&2; fi
-}
-trap cleanup EXIT
-timeout 30 bash "$vc" start --nodes 3 >"$state/start.log" 2>&1 ||
-  { cat "$state/start.log"; fail "the virtual cluster did not start"; }
-eval "$(bash "$vc" env)"
+. tests/slurm/vcluster_test.sh
+vcluster_test_start 3
 
 cat >"$state/job.sh" <<JOB
 #!/usr/bin/env bash
@@ -90,10 +66,7 @@ for node in mfnode2 mfnode3; do
   grep -qxF "stage $node $staged" "$state/job.out" || fail "$node has no staged copy of its own"
 done
 for mode in remote_cold remote_warm; do
-  "$bin/mayfly-compare" "$state/baseline.h5" "$state/$mode.h5" >"$state/compare_$mode.log" ||
-    { cat "$state/compare_$mode.log"; fail "mayfly-compare baseline $mode failed"; }
-  grep -q "model check: VALID" "$state/compare_$mode.log" ||
-    { cat "$state/compare_$mode.log"; fail "baseline and $mode models differ"; }
+  same_model "$state/baseline.h5" "$state/$mode.h5"
 done
 
 /usr/bin/python3 - "$state" <<'PY'
