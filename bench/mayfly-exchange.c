@@ -32,7 +32,7 @@
  *                          bandwidth, see link_bandwidth()) and link_probe_bytes (where),
  *                          complete (0 while running, 1 at the end)
  *   /config                attrs: every option as text
- *   /environment           see bench/environment.h
+ *   /environment           see bench/harness/environment.h
  *   /algorithms/<name>/    one row per message size, in the order measured:
  *       bytes, count       int64 [n]
  *       label              string [n] (model name for --models sizes, else "")
@@ -52,10 +52,10 @@
 #include <hdf5.h>
 #include <mpi.h>
 
-#include "bench/environment.h"
-#include "bench/h5util.h"
-#include "bench/options.h"
-#include "bench/util.h"
+#include "bench/harness/environment.h"
+#include "bench/harness/h5util.h"
+#include "bench/harness/options.h"
+#include "bench/harness/util.h"
 #include "comm/exchange.h"
 #include "kernels/model.h"
 
