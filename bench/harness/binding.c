@@ -178,6 +178,72 @@ int mf_binding_active(void) {
   return peer.active;
 }
 
+/* Binds this peer's process to its planned cores (when binding is on) and records what it got
+ * in peer.actual; a failed binding is a warning, not an error (the run goes on unbound). */
+static void bind_peer(hwloc_topology_t topology, int rank) {
+  const mf_bind_plan *p = &peer.plan;
+  const int peer_cores = peer.request.peer_cores < 1 ? 1 : peer.request.peer_cores;
+  char why[MF_BIND_TEXT] = "", cpus[MF_BIND_TEXT];
+  if (peer.request.enabled) {
+    hwloc_bitmap_t set =
+        p->peer_core >= 0 ? cores_cpuset(topology, p->peer_core, peer_cores) : NULL;
+    if (p->peer_core >= 0 && !set)
+      snprintf(why, sizeof why, "core %d not found", p->peer_core);
+    else
+      bind_process(topology, set, why, sizeof why);
+    if (set) bitmap_text(set, peer.planned_cpus, sizeof peer.planned_cpus);
+    hwloc_bitmap_free(set);
+  }
+  current_cpus(topology, cpus, sizeof cpus);
+  if (why[0]) {
+    fprintf(stderr, "mayfly-train: warning: peer %d: binding to core %d failed: %s\n", rank,
+            p->peer_core, why);
+    snprintf(peer.actual, sizeof peer.actual, "%.60s:cpus=%.60s:bind failed: %.100s", peer.host,
+             cpus, why);
+  } else {
+    snprintf(peer.actual, sizeof peer.actual, "%.60s:cpus=%.60s:%.100s", peer.host, cpus,
+             p->peer_note);
+  }
+}
+
+/* What the workers are told: one entry per bound worker slot; later slots are unbound. */
+static void plan_workers(hwloc_topology_t topology) {
+  const mf_bind_plan *p = &peer.plan;
+  const int worker_cores = peer.request.worker_cores < 1 ? 1 : peer.request.worker_cores;
+  size_t used = 0;
+  if (!peer.request.enabled)
+    used = (size_t)snprintf(peer.worker_list, sizeof peer.worker_list, "none");
+  for (int w = 0; w < p->workers_bound && used < sizeof peer.worker_list; w++) {
+    char range[32];
+    core_range_text(p->first_worker_core + w * worker_cores, worker_cores, range, sizeof range);
+    used += (size_t)snprintf(peer.worker_list + used, sizeof peer.worker_list - used, "%s%s",
+                             w ? ";" : "", range);
+  }
+  if (used == 0) snprintf(peer.worker_list, sizeof peer.worker_list, "-");
+  if (p->workers_bound > 0) {
+    hwloc_bitmap_t set =
+        cores_cpuset(topology, p->first_worker_core, p->workers_bound * worker_cores);
+    bitmap_text(set, peer.worker_cpus, sizeof peer.worker_cpus);
+    hwloc_bitmap_free(set);
+  }
+}
+
+/* The directory the workers report their cpus into (under $TMPDIR, stale ones removed first). */
+static int make_report_dir(char *err, size_t errlen) {
+  const char *tmp = getenv("TMPDIR");
+  if (!tmp || !*tmp) tmp = "/tmp";
+  remove_stale_report_dirs(tmp);
+  snprintf(peer.report_dir, sizeof peer.report_dir, "%s/mayfly-bind.%ld.XXXXXX", tmp,
+           (long)getpid());
+  if (!mkdtemp(peer.report_dir)) {
+    snprintf(err, errlen, "--bind: cannot create a directory %s for the workers' reports: %s",
+             peer.report_dir, strerror(errno));
+    peer.report_dir[0] = '\0';
+    return -1;
+  }
+  return 0;
+}
+
 int mf_binding_setup(MPI_Comm comm, const char *mode, int peer_threads, int workers,
                      int worker_threads, char *err, size_t errlen) {
   memset(&peer, 0, sizeof peer);
@@ -209,64 +275,11 @@ int mf_binding_setup(MPI_Comm comm, const char *mode, int peer_threads, int work
       .worker_cores = worker_threads,
   };
   mf_bind_plan_make(&peer.request, &peer.plan);
-  const mf_bind_plan *p = &peer.plan;
-  const int peer_cores = peer.request.peer_cores < 1 ? 1 : peer.request.peer_cores;
-  const int worker_cores = peer.request.worker_cores < 1 ? 1 : peer.request.worker_cores;
-
-  char why[MF_BIND_TEXT] = "", cpus[MF_BIND_TEXT];
-  if (peer.request.enabled) {
-    hwloc_bitmap_t set =
-        p->peer_core >= 0 ? cores_cpuset(topology, p->peer_core, peer_cores) : NULL;
-    if (p->peer_core >= 0 && !set)
-      snprintf(why, sizeof why, "core %d not found", p->peer_core);
-    else
-      bind_process(topology, set, why, sizeof why);
-    if (set) bitmap_text(set, peer.planned_cpus, sizeof peer.planned_cpus);
-    hwloc_bitmap_free(set);
-  }
-  current_cpus(topology, cpus, sizeof cpus);
-  if (why[0]) {
-    fprintf(stderr, "mayfly-train: warning: peer %d: binding to core %d failed: %s\n", rank,
-            p->peer_core, why);
-    snprintf(peer.actual, sizeof peer.actual, "%.60s:cpus=%.60s:bind failed: %.100s", peer.host,
-             cpus, why);
-  } else {
-    snprintf(peer.actual, sizeof peer.actual, "%.60s:cpus=%.60s:%.100s", peer.host, cpus,
-             p->peer_note);
-  }
-
-  /* What the workers are told: one entry per bound worker slot; later slots are unbound. */
-  size_t used = 0;
-  if (!peer.request.enabled)
-    used = (size_t)snprintf(peer.worker_list, sizeof peer.worker_list, "none");
-  for (int w = 0; w < p->workers_bound && used < sizeof peer.worker_list; w++) {
-    char range[32];
-    core_range_text(p->first_worker_core + w * worker_cores, worker_cores, range, sizeof range);
-    used += (size_t)snprintf(peer.worker_list + used, sizeof peer.worker_list - used, "%s%s",
-                             w ? ";" : "", range);
-  }
-  if (used == 0) snprintf(peer.worker_list, sizeof peer.worker_list, "-");
-  if (p->workers_bound > 0) {
-    hwloc_bitmap_t set =
-        cores_cpuset(topology, p->first_worker_core, p->workers_bound * worker_cores);
-    bitmap_text(set, peer.worker_cpus, sizeof peer.worker_cpus);
-    hwloc_bitmap_free(set);
-  }
+  bind_peer(topology, rank);
+  plan_workers(topology);
   hwloc_topology_destroy(topology);
 
-  if (workers > 0) {
-    const char *tmp = getenv("TMPDIR");
-    if (!tmp || !*tmp) tmp = "/tmp";
-    remove_stale_report_dirs(tmp);
-    snprintf(peer.report_dir, sizeof peer.report_dir, "%s/mayfly-bind.%ld.XXXXXX", tmp,
-             (long)getpid());
-    if (!mkdtemp(peer.report_dir)) {
-      snprintf(err, errlen, "--bind: cannot create a directory %s for the workers' reports: %s",
-               peer.report_dir, strerror(errno));
-      peer.report_dir[0] = '\0';
-      return -1;
-    }
-  }
+  if (workers > 0 && make_report_dir(err, errlen) != 0) return -1;
   peer.active = 1;
   return 0;
 }

@@ -251,6 +251,35 @@ static int check_results(const mf_train *t, mf_checkpointer *c, int64_t *rounds,
   return rc;
 }
 
+/* After the checkpoint's header checked out: the momentum and the usage (the model is already
+ * read), then the CRC-32 over the whole state and the git revision that wrote it. */
+static int load_state(hid_t file, const char *path, mf_train *t, const state_header *h,
+                      uint32_t stored_crc, const char *revision, double *usage, char *err,
+                      size_t errlen) {
+  int rc = 0;
+  if (t->optimizer.velocity) {
+    int64_t shape[1] = {(int64_t)t->optimizer.n};
+    rc = mf_h5_read_tensor(file, path, "optimizer/momentum_buffer", H5T_FLOAT, H5T_NATIVE_FLOAT, 1,
+                           shape, t->optimizer.velocity, err, errlen);
+  }
+  int64_t usage_shape[2] = {t->peers, USAGE_FIELDS};
+  if (rc == 0)
+    rc = mf_h5_read_tensor(file, path, "usage", H5T_FLOAT, H5T_NATIVE_DOUBLE, 2, usage_shape, usage,
+                           err, errlen);
+  if (rc == 0 && state_crc(h, t->model, &t->optimizer, usage) != stored_crc) {
+    snprintf(err, errlen, "--resume: checkpoint %s fails its CRC-32 check (corrupted)", path);
+    rc = -1;
+  }
+  if (rc == 0 && strcmp(revision, mf_git_revision) != 0 && !t->config.resume_any_revision) {
+    snprintf(err, errlen,
+             "--resume: checkpoint %s was written by git revision %s, this is %s "
+             "(--resume-any-revision accepts it)",
+             path, revision, mf_git_revision);
+    rc = -1;
+  }
+  return rc;
+}
+
 /* The checkpoint's side, in the order that names the most useful problem first. */
 static int load_checkpoint(mf_train *t, mf_checkpointer *c, double *usage, char *err,
                            size_t errlen) {
@@ -270,7 +299,6 @@ static int load_checkpoint(mf_train *t, mf_checkpointer *c, double *usage, char 
   char format[64] = "", run_id[96] = "", revision[64] = "", model[64] = "", what[PATH_MAX + 64];
   int64_t version = 0, round = -1, stored_crc = -1, steps = -1;
   double elapsed = 0;
-  state_header h = {0};
   int rc = -1;
   snprintf(what, sizeof what, "--resume: checkpoint %s", path);
   if (mf_h5_read_attr_string(file, "format", format, sizeof format) != 0 ||
@@ -302,33 +330,13 @@ static int load_checkpoint(mf_train *t, mf_checkpointer *c, double *usage, char 
   else if (mf_checkpoint_read_model(file, path, t->model, NULL, err, errlen) != 0)
     ;
   else {
-    rc = 0;
-    if (t->optimizer.velocity) {
-      int64_t shape[1] = {(int64_t)t->optimizer.n};
-      rc = mf_h5_read_tensor(file, path, "optimizer/momentum_buffer", H5T_FLOAT, H5T_NATIVE_FLOAT,
-                             1, shape, t->optimizer.velocity, err, errlen);
-    }
-    int64_t usage_shape[2] = {t->peers, USAGE_FIELDS};
-    if (rc == 0)
-      rc = mf_h5_read_tensor(file, path, "usage", H5T_FLOAT, H5T_NATIVE_DOUBLE, 2, usage_shape,
-                             usage, err, errlen);
-    h = (state_header){.round = round,
-                       .steps = steps,
-                       .num_params = (int64_t)t->model->num_params,
-                       .num_buffers = (int64_t)t->model->num_buffers,
-                       .peers = t->peers,
-                       .elapsed = elapsed};
-    if (rc == 0 && state_crc(&h, t->model, &t->optimizer, usage) != (uint32_t)stored_crc) {
-      snprintf(err, errlen, "--resume: checkpoint %s fails its CRC-32 check (corrupted)", path);
-      rc = -1;
-    }
-    if (rc == 0 && strcmp(revision, mf_git_revision) != 0 && !t->config.resume_any_revision) {
-      snprintf(err, errlen,
-               "--resume: checkpoint %s was written by git revision %s, this is %s "
-               "(--resume-any-revision accepts it)",
-               path, revision, mf_git_revision);
-      rc = -1;
-    }
+    const state_header h = {.round = round,
+                            .steps = steps,
+                            .num_params = (int64_t)t->model->num_params,
+                            .num_buffers = (int64_t)t->model->num_buffers,
+                            .peers = t->peers,
+                            .elapsed = elapsed};
+    rc = load_state(file, path, t, &h, (uint32_t)stored_crc, revision, usage, err, errlen);
   }
   H5Fclose(file);
   if (rc == 0) {
@@ -472,22 +480,10 @@ static int fsync_path(const char *path, int directory) {
   return rc;
 }
 
-/* Rank 0: the whole checkpoint into c->tmp, then fsync + rename + directory fsync. */
-static int write_checkpoint(const mf_train *t, mf_checkpointer *c, int rounds_done, double elapsed,
-                            const double *usage, char *err, size_t errlen) {
+/* The checkpoint's root attributes (what, when, where, the seeds) and /config. */
+static int write_attributes(hid_t f, const mf_train *t, const mf_checkpointer *c, int rounds_done,
+                            double elapsed) {
   const kn_model *m = t->model;
-  state_header h = {.round = rounds_done,
-                    .steps = t->optimizer.steps,
-                    .num_params = (int64_t)m->num_params,
-                    .num_buffers = (int64_t)m->num_buffers,
-                    .peers = t->peers,
-                    .elapsed = elapsed};
-  uint32_t crc = state_crc(&h, m, &t->optimizer, usage);
-  hid_t f = H5Fcreate(c->tmp, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
-  if (f < 0) {
-    snprintf(err, errlen, "%.600s: cannot create the checkpoint", c->tmp);
-    return -1;
-  }
   char now[32], host[64] = "";
   iso_now(now, sizeof now);
   gethostname(host, sizeof host - 1);
@@ -514,6 +510,43 @@ static int write_checkpoint(const mf_train *t, mf_checkpointer *c, int rounds_do
     rc |= mf_h5_attr_int(config, "peers", t->peers);
     H5Gclose(config);
   }
+  return rc;
+}
+
+/* The written c->tmp becomes c->path: fsync, rename, then fsync of the directory, so a crash
+ * leaves either the old checkpoint or the new one, never half of one. */
+static int publish(const mf_checkpointer *c, char *err, size_t errlen) {
+  if (fsync_path(c->tmp, 0) != 0) {
+    snprintf(err, errlen, "%.600s: fsync failed: %s", c->tmp, strerror(errno));
+    return -1;
+  }
+  if (rename(c->tmp, c->path) != 0) {
+    snprintf(err, errlen, "%.600s: cannot rename to %.300s: %s", c->tmp, c->path, strerror(errno));
+    return -1;
+  }
+  char *copy = strdup(c->path);
+  if (copy) fsync_path(dirname(copy), 1); /* the rename itself reaches the disk */
+  free(copy);
+  return 0;
+}
+
+/* Rank 0: the whole checkpoint into c->tmp, then fsync + rename + directory fsync. */
+static int write_checkpoint(const mf_train *t, mf_checkpointer *c, int rounds_done, double elapsed,
+                            const double *usage, char *err, size_t errlen) {
+  const kn_model *m = t->model;
+  state_header h = {.round = rounds_done,
+                    .steps = t->optimizer.steps,
+                    .num_params = (int64_t)m->num_params,
+                    .num_buffers = (int64_t)m->num_buffers,
+                    .peers = t->peers,
+                    .elapsed = elapsed};
+  uint32_t crc = state_crc(&h, m, &t->optimizer, usage);
+  hid_t f = H5Fcreate(c->tmp, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+  if (f < 0) {
+    snprintf(err, errlen, "%.600s: cannot create the checkpoint", c->tmp);
+    return -1;
+  }
+  int rc = write_attributes(f, t, c, rounds_done, elapsed);
   if (rc == 0)
     rc = mf_checkpoint_write_model(f, c->tmp, m, t->optimizer.steps, err, errlen);
   else
@@ -538,21 +571,8 @@ static int write_checkpoint(const mf_train *t, mf_checkpointer *c, int rounds_do
     snprintf(err, errlen, "%.600s: cannot close the checkpoint", c->tmp);
     rc = -1;
   }
-  if (rc == 0 && fsync_path(c->tmp, 0) != 0) {
-    snprintf(err, errlen, "%.600s: fsync failed: %s", c->tmp, strerror(errno));
-    rc = -1;
-  }
-  if (rc == 0 && rename(c->tmp, c->path) != 0) {
-    snprintf(err, errlen, "%.600s: cannot rename to %.300s: %s", c->tmp, c->path, strerror(errno));
-    rc = -1;
-  }
-  if (rc == 0) {
-    char *copy = strdup(c->path);
-    if (copy) fsync_path(dirname(copy), 1); /* the rename itself reaches the disk */
-    free(copy);
-  } else {
-    unlink(c->tmp);
-  }
+  if (rc == 0) rc = publish(c, err, errlen);
+  if (rc != 0) unlink(c->tmp);
   return rc;
 }
 

@@ -352,20 +352,18 @@ static int spawn_workers(mf_train *t, engine_state *s, int spawned, char *err, s
   return rc;
 }
 
-int mf_engine_round(mf_train *t, int round, double keep_alive, int retire_after, char *err,
-                    size_t errlen) {
-  engine_state *s = t->mode_state;
-  const kn_model *m = t->model;
-
-  /* Decide the round's pool: keep, retire (expired, surplus) or spawn. Nothing here can fail,
-   * so every peer reaches the gather below. */
+/* The round's pool decision, filled into decision[MF_POOL_FIELDS]: keep, retire (expired,
+ * surplus) or spawn. Returns the groups to retire (NULL: retire nothing this round). Nothing
+ * here can fail, so every peer reaches the gather that follows. */
+static char *decide_pool(mf_train *t, engine_state *s, int round, double keep_alive,
+                         int retire_after, int32_t *decision) {
   s->sources.universe = read_universe();
   s->sources.allocation = mf_placement_round();
   int free_slots = mf_free_slots(&s->sources);
   int target = mf_pool_target(&t->config.workers, round, t->tasks_per_round, free_slots);
   int groups = cm_pool_groups(s->pool), alive = cm_pool_alive(s->pool);
   int before = alive, retired = 0;
-  char *retire_mask = calloc((size_t)groups + 1, 1); /* NULL: retire nothing this round */
+  char *retire_mask = calloc((size_t)groups + 1, 1);
   double now = MPI_Wtime();
   for (int g = 0; g < groups && retire_mask; g++) {
     cm_group_info info;
@@ -392,12 +390,45 @@ int mf_engine_round(mf_train *t, int round, double keep_alive, int retire_after,
   }
   int spawned = target > alive ? target - alive : 0;
   if (retire_after) retired += alive + spawned;
-  int32_t decision[MF_POOL_FIELDS];
   decision[MF_POOL_TARGET] = target;
   decision[MF_POOL_WORKERS_BEFORE] = before;
   decision[MF_POOL_SPAWNED] = spawned;
   decision[MF_POOL_RETIRED] = retired;
   decision[MF_POOL_FREE_SLOTS] = free_slots;
+  return retire_mask;
+}
+
+/* The round's tasks on the pool (with the injected failures and stalls of the options). */
+static int run_tasks(mf_train *t, engine_state *s, char *err, size_t errlen) {
+  cm_pool_run_request run = {.tasks = t->tasks,
+                             .indices = t->task_indices,
+                             .ntasks = t->tasks_per_round,
+                             .result_len = t->result_len,
+                             .sum = t->result_sum,
+                             .records = t->records,
+                             .records_cap = t->records_cap,
+                             .task_timeout = t->config.task_timeout,
+                             .max_retries = t->config.max_retries,
+                             .inject_fail_rate = t->config.inject_failures,
+                             .inject_stall_rate = t->config.inject_stalls,
+                             .inject_seed = (uint64_t)t->config.failure_seed,
+                             .inject_peer = t->rank};
+  int rc = cm_pool_run(s->pool, &run, err, errlen);
+  t->records_used = run.records_used;
+  note_placements(t, run.records, run.records_used);
+  t->usage.invocations += run.records_used;
+  return rc;
+}
+
+int mf_engine_round(mf_train *t, int round, double keep_alive, int retire_after, char *err,
+                    size_t errlen) {
+  engine_state *s = t->mode_state;
+  const kn_model *m = t->model;
+
+  const int groups = cm_pool_groups(s->pool);
+  int32_t decision[MF_POOL_FIELDS];
+  char *retire_mask = decide_pool(t, s, round, keep_alive, retire_after, decision);
+  const int target = decision[MF_POOL_TARGET], spawned = decision[MF_POOL_SPAWNED];
   MPI_Allgather(decision, MF_POOL_FIELDS, MPI_INT32_T, s->gathered, MF_POOL_FIELDS, MPI_INT32_T,
                 MPI_COMM_WORLD); /* every peer learns who spawns: the turns follow from it */
   if (t->rank == 0) {
@@ -433,25 +464,7 @@ int mf_engine_round(mf_train *t, int round, double keep_alive, int retire_after,
                               t->config.task_timeout, err, errlen);
     t->phase[MF_PHASE_DISPATCH] = MPI_Wtime() - dispatch_start;
   }
-  if (rc == 0) {
-    cm_pool_run_request run = {.tasks = t->tasks,
-                               .indices = t->task_indices,
-                               .ntasks = t->tasks_per_round,
-                               .result_len = t->result_len,
-                               .sum = t->result_sum,
-                               .records = t->records,
-                               .records_cap = t->records_cap,
-                               .task_timeout = t->config.task_timeout,
-                               .max_retries = t->config.max_retries,
-                               .inject_fail_rate = t->config.inject_failures,
-                               .inject_stall_rate = t->config.inject_stalls,
-                               .inject_seed = (uint64_t)t->config.failure_seed,
-                               .inject_peer = t->rank};
-    rc = cm_pool_run(s->pool, &run, err, errlen);
-    t->records_used = run.records_used;
-    note_placements(t, run.records, run.records_used);
-    t->usage.invocations += run.records_used;
-  }
+  if (rc == 0) rc = run_tasks(t, s, err, errlen);
   t->phase[MF_PHASE_COMPUTE] = MPI_Wtime() - start;
   if (retire_after || rc != 0) {
     char close_err[256];
