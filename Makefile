@@ -126,8 +126,9 @@ clean:
 figures: ; /usr/bin/python3 results/tools/figures.py $(or $(RESULTS),results)
 .PHONY: figures
 
-# A calibrated projection to the study's scale from the runs under RESULTS (results/tools/projection.py;
-# PROJECTION_ARGS passes --spawn/--exchange/--kernels calibration files). Writes RESULTS/projection.
+# A calibrated projection to the study's scale from the runs under RESULTS
+# (results/tools/projection.py; PROJECTION_ARGS passes --spawn/--exchange/--kernels calibration
+# files). Writes RESULTS/projection.
 projection: ; /usr/bin/python3 results/tools/projection.py $(or $(RESULTS),results) --out $(or $(RESULTS),results)/projection $(PROJECTION_ARGS)
 .PHONY: projection
 

@@ -139,8 +139,8 @@ run_attempt() { # -> sets attempt_rc; 0 finished, 1 timed out
   local status_dir start pid code worst reported=0 lingering=0 reports
   status_dir=$(mktemp -d "${TMPDIR:-/tmp}/mayfly-status.XXXXXX")
   start=$SECONDS
-  # --bind-to none: Open MPI binds each rank to a core by default when there are at most two
-  # ranks, which would fight mayfly-train's own placement (bench/harness/binding.h) and its --bind none.
+  # --bind-to none: Open MPI binds each rank to a core by default when there are at most two ranks,
+  # which would fight mayfly-train's own placement (bench/harness/binding.h) and its --bind none.
   # shellcheck disable=SC2086
   MAYFLY_STATUS_DIR=$status_dir setsid mpirun -np "$np" --bind-to none \
       ${MAYFLY_MPIRUN_ARGS:-} "$@" &

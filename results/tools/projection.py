@@ -88,7 +88,7 @@ def fail(message):
     raise InputError(message)
 
 
-# ---------------------------------------------------------------- cost (bench/harness/cost.c in Python)
+# -------------------------------------------------------- cost (bench/harness/cost.c in Python)
 
 def load_prices(path):
     """Reads a price table (results/prices/README.md format), like mf_prices_load."""

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Placement (issue 4, item 3; bench/harness/binding.h), checked in /environment on this 2-core machine:
+# Placement (issue 4, item 3; bench/harness/binding.h), checked in /environment on this 2-core
+# machine:
 #   1 peer + 2 warm workers, --bind cores: peer on core 0, worker slot 0 on core 1, slot 1
 #     unbound and recorded as sharing the node;
 #   2 peers: peers on cores 0 and 1, every worker unbound and recorded as such;

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# bench/scripts/launch.sh, the bound around every mpirun: exit codes pass through; a run that outlives
-# its time limit is killed, retried, and reported (124); and when every rank has reported its
-# exit code but mpirun lingers (Open MPI 4.1's exit hang) the launcher kills mpirun and returns
+# bench/scripts/launch.sh, the bound around every mpirun: exit codes pass through; a run that
+# outlives its time limit is killed, retried, and reported (124); and when every rank has reported
+# its exit code but mpirun lingers (Open MPI 4.1's exit hang) the launcher kills mpirun and returns
 # the ranks' worst code. The hang is imitated by ranks that report and then keep running.
 set -uo pipefail
 failures=0

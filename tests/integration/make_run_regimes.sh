@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
-# `make run` (bench/scripts/run_default.sh) must show both regimes of the study (issue 13, item 4): its
-# verdict table has one row for "A peers fill every core" (cold, one peer per core) and one for
-# "B peers leave cores free" (warm, half the peers), each VALID against its own baseline, with
-# the numbers mayfly-compare --summary derives from the files (checked here against h5py).
-# Runs the real script in its quick size (MAYFLY_RUN_QUICK=1: 10 rounds a run, ~10-30 s on 2
-# cores); also checks its plan for other core counts, and that --summary reports a model that
-# differs as INVALID with exit 1.
+# `make run` (bench/scripts/run_default.sh) must show both regimes of the study (issue 13, item 4):
+# its verdict table has one row for "A peers fill every core" (cold, one peer per core) and one for
+# "B peers leave cores free" (warm, half the peers), each VALID against its own baseline, with the
+# numbers mayfly-compare --summary derives from the files (checked here against h5py). Runs the
+# real script in its quick size (MAYFLY_RUN_QUICK=1: 10 rounds a run, ~10-30 s on 2 cores); also
+# checks its plan for other core counts, and that --summary reports a model that differs as INVALID
+# with exit 1.
 set -euo pipefail
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT

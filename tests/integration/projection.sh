@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
-# results/tools/projection.py (issue 6, item 5) on a tiny calibration set made here: 2 peers, mlp on a
-# synthetic dataset, baseline + cold + warm for 4 rounds, a mayfly-kernels CSV and a short
-# mayfly-spawn file. Checks that the projection writes its outputs, validates one row per run
-# with finite positive predictions, reproduces every run's /cost attributes with the Python
-# re-implementation of bench/harness/cost.c (1e-9 relative), labels itself a projection, and that bad
-# input (empty directory, a non-HDF5 results file, a non-HDF5 --spawn file) ends with one
+# results/tools/projection.py (issue 6, item 5) on a tiny calibration set made here: 2 peers, mlp
+# on a synthetic dataset, baseline + cold + warm for 4 rounds, a mayfly-kernels CSV and a short
+# mayfly-spawn file. Checks that the projection writes its outputs, validates one row per run with
+# finite positive predictions, reproduces every run's /cost attributes with the Python
+# re-implementation of bench/harness/cost.c (1e-9 relative), labels itself a projection, and that
+# bad input (empty directory, a non-HDF5 results file, a non-HDF5 --spawn file) ends with one
 # "projection: error:" line and a non-zero exit.
 set -euo pipefail
 out=$(mktemp -d)
