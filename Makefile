@@ -1,5 +1,8 @@
 # mayfly build. One rule set for every module: a new .c file in a module folder joins its
-# library, a new bench/mayfly-*.c becomes a program, a new tests/test_*.c becomes a unit test.
+# library (bench/harness/ and bench/modes/ make one library: the harness looks modes up in the
+# table of bench/modes/mode_registry.c), a new bench/mayfly-*.c becomes a program, a new .c file
+# in bench/<name>/ is linked into bin/mayfly-<name> only (bench/exchange/ for mayfly-exchange),
+# and a new tests/test_*.c becomes a unit test.
 # Objects live in build/, programs in bin/, test binaries in bin/tests/.
 
 SHELL    := /bin/bash
@@ -20,8 +23,10 @@ LDFLAGS  += $(SANITIZE)
 KERNELS_SRC  := $(wildcard kernels/*.c)
 DATASETS_SRC := $(wildcard datasets/*.c)
 COMM_SRC     := $(wildcard comm/*.c)
-HARNESS_SRC  := $(filter-out bench/mayfly-%.c,$(wildcard bench/*.c))
+HARNESS_SRC  := $(wildcard bench/harness/*.c bench/modes/*.c)
 PROGRAM_SRC  := $(wildcard bench/mayfly-*.c)
+# A program's own parts: bench/<name>/*.c of bin/mayfly-<name> (e.g. bench/exchange/).
+program_parts = $(call obj,$(wildcard bench/$(1)/*.c))
 TEST_SRC     := $(wildcard tests/test_*.c)
 
 obj = $(patsubst %.c,$(BUILD)/%.o,$(1))
@@ -37,9 +42,9 @@ TESTS    := $(patsubst tests/%.c,$(BIN)/tests/%,$(TEST_SRC))
 all: $(PROGRAMS) $(TESTS)
 
 GIT_REVISION := $(shell git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)$(shell git diff --quiet HEAD 2>/dev/null || echo -dirty)
-$(BUILD)/bench/version.o: CFLAGS += -DMAYFLY_GIT_REVISION='"$(GIT_REVISION)"' \
+$(BUILD)/bench/harness/version.o: CFLAGS += -DMAYFLY_GIT_REVISION='"$(GIT_REVISION)"' \
     -DMAYFLY_BUILD_FLAGS='"-std=c11 $(strip $(OPT) $(SANITIZE))"'
-$(BUILD)/bench/version.o: FORCE
+$(BUILD)/bench/harness/version.o: FORCE
 FORCE:
 
 $(BUILD)/%.o: %.c
@@ -54,7 +59,8 @@ $(BUILD)/lib%.a:
 	@mkdir -p $(dir $@)
 	rm -f $@ && ar rcs $@ $^
 
-$(BIN)/mayfly-%: $(BUILD)/bench/mayfly-%.o $(LIBS)
+.SECONDEXPANSION:
+$(BIN)/mayfly-%: $(BUILD)/bench/mayfly-%.o $$(call program_parts,$$*) $(LIBS)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
 
@@ -71,7 +77,7 @@ tests: $(PROGRAMS) $(TESTS)
 # The main job: Fashion-MNIST, 2 peers, baseline then cold, then the comparison.
 run: deps
 	@$(MAKE) --no-print-directory all
-	@./bench/run_default.sh
+	@./bench/scripts/run_default.sh
 
 # Every unit and integration test, bounded in time, ending with "N passed, N failed".
 check: deps
@@ -117,12 +123,13 @@ clean:
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
 
 # Figures and summary.md from every results file under RESULTS (results/README.md).
-figures: ; /usr/bin/python3 results/figures.py $(or $(RESULTS),results)
+figures: ; /usr/bin/python3 results/tools/figures.py $(or $(RESULTS),results)
 .PHONY: figures
 
-# A calibrated projection to the study's scale from the runs under RESULTS (results/projection.py;
-# PROJECTION_ARGS passes --spawn/--exchange/--kernels calibration files). Writes RESULTS/projection.
-projection: ; /usr/bin/python3 results/projection.py $(or $(RESULTS),results) --out $(or $(RESULTS),results)/projection $(PROJECTION_ARGS)
+# A calibrated projection to the study's scale from the runs under RESULTS
+# (results/tools/projection.py; PROJECTION_ARGS passes --spawn/--exchange/--kernels calibration
+# files). Writes RESULTS/projection.
+projection: ; /usr/bin/python3 results/tools/projection.py $(or $(RESULTS),results) --out $(or $(RESULTS),results)/projection $(PROJECTION_ARGS)
 .PHONY: projection
 
 # ---- Fuzzing (tests/fuzz/): libFuzzer targets for the dataset readers and the option parser,

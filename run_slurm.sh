@@ -7,7 +7,7 @@
 #
 # Why it exists: a study is dozens of configurations x repetitions; each must get the tasks it
 # needs, a time limit that fits it, its own results file, and a launcher that survives Open
-# MPI's exit hang after spawn (bench/launch.sh). Jobs start the peers with mpirun inside the
+# MPI's exit hang after spawn (bench/scripts/launch.sh). Jobs start the peers with mpirun inside the
 # allocation, never srun: Slurm's PMIx has no MPI_Comm_spawn (notes/platform.md).
 #
 # One file, two roles. Run from a shell it is the submitter:
@@ -15,7 +15,7 @@
 #   ./run_slurm.sh --sweep FILE [--output DIR] [--repetitions N] [--nodes N] [--wait] [--dry-run] [--force]
 # Run by sbatch (`sbatch run_slurm.sh [mayfly-train options]` from the repo root works too, with
 # the #SBATCH defaults above) it is the job: it reads its configuration and calls
-# bench/launch.sh. Option values are never evaluated by a shell: they travel as argv (single
+# bench/scripts/launch.sh. Option values are never evaluated by a shell: they travel as argv (single
 # job) or NUL-separated files (sweeps), so `--model '$(touch /tmp/pwned)'` stays a string.
 set -u
 
@@ -56,7 +56,7 @@ job_run() { # root np attempt_seconds output log [mayfly-train args...]
   fi
   # Slurm's warning signal (--signal=B:TERM@..., sent to this shell) goes on to launch.sh,
   # which passes it to the ranks: they finish the round, checkpoint, and exit 75.
-  bench/launch.sh -n "$np" -t "$attempt" -- "$bin/mayfly-train" "$@" "${resume_args[@]}" \
+  bench/scripts/launch.sh -n "$np" -t "$attempt" -- "$bin/mayfly-train" "$@" "${resume_args[@]}" \
     "${out_args[@]}" &
   local launcher=$!
   trap 'kill -TERM "$launcher" 2>/dev/null' TERM INT
@@ -123,7 +123,7 @@ usage() {
   cat <<'EOF'
 Usage: ./run_slurm.sh [SUBMIT OPTIONS] [--] [mayfly-train options]
        ./run_slurm.sh --sweep FILE [--output DIR] [--repetitions N] [SUBMIT OPTIONS]
-Submits mayfly-train runs to Slurm. Each job runs bench/launch.sh (mpirun inside the
+Submits mayfly-train runs to Slurm. Each job runs bench/scripts/launch.sh (mpirun inside the
 allocation, bounded, exit-hang aware) and writes one HDF5 results file.
 
 Submit options:

@@ -11,11 +11,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "bench/h5util.h"
-#include "bench/options.h"
-#include "bench/train.h"
-#include "bench/train_results.h"
-#include "bench/util.h"
+#include "bench/harness/h5util.h"
+#include "bench/harness/options.h"
+#include "bench/harness/train.h"
+#include "bench/harness/train_results.h"
+#include "bench/harness/util.h"
 
 static const char *const program = "mayfly-compare";
 

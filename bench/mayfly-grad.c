@@ -4,7 +4,7 @@
  *
  *   mayfly-grad --model NAME [--weights W.h5] --batch-file X.h5 -o G.h5
  *
- * Inputs: W.h5 is a checkpoint (bench/checkpoint.h: state_dict names at the root, float32;
+ * Inputs: W.h5 is a checkpoint (bench/harness/checkpoint.h: state_dict names at the root, float32;
  * without --weights the model's own seeded init is used). X.h5 holds `x` float32 [B,C,H,W] in
  * the model's geometry and `y` int64 or int32 [B] with labels 0..classes-1.
  * The step: training mode (batch statistics in batch norm), dropout off, loss = mean
@@ -19,10 +19,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "bench/checkpoint.h"
-#include "bench/h5util.h"
-#include "bench/options.h"
-#include "bench/train_options.h"
+#include "bench/harness/checkpoint.h"
+#include "bench/harness/h5util.h"
+#include "bench/harness/options.h"
+#include "bench/harness/train_options.h"
 #include "kernels/model.h"
 
 typedef struct {

@@ -5,7 +5,7 @@
  *
  * Why: "worker compute time" in mayfly-train is these kernels; before blaming the serverless
  * offload for a slow round one must know whether the step itself is at the BLAS roofline.
- * bench/torch_compare.py runs the same step in PyTorch and prints the ratio.
+ * bench/scripts/torch_compare.py runs the same step in PyTorch and prints the ratio.
  *
  * FLOPs are those of the convolutions and linear layers only (layer table below, which init
  * checks against each model's state_dict): forward 2*MACs, backward 2*MACs for the weight
@@ -36,8 +36,8 @@
 #include <sys/utsname.h>
 #include <time.h>
 
-#include "bench/options.h"
-#include "bench/util.h"
+#include "bench/harness/options.h"
+#include "bench/harness/util.h"
 #include "kernels/layers.h"
 #include "kernels/model.h"
 

@@ -9,7 +9,8 @@
  *      2 ranks for that column; rank 1 takes part only in that test).
  * Why: a warm pool pays (1) once, a cold pool every round; (2) says whether a long run of cold
  * rounds degrades; (3) is what every task's gradient pays to travel back.
- * Run through bench/launch.sh, e.g. bench/launch.sh -n 2 -t 300 -- bin/mayfly-spawn. */
+ * Run through bench/scripts/launch.sh, e.g. bench/scripts/launch.sh -n 2 -t 300 --
+ * bin/mayfly-spawn. */
 #include <dirent.h>
 #include <math.h>
 #include <mpi.h>
@@ -19,10 +20,10 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "bench/h5util.h"
-#include "bench/launch_check.h"
-#include "bench/options.h"
-#include "bench/util.h"
+#include "bench/harness/h5util.h"
+#include "bench/harness/launch_check.h"
+#include "bench/harness/options.h"
+#include "bench/harness/util.h"
 #include "comm/worker_pool.h" /* cm_watchdog_arm */
 
 enum { TAG_TIMES = 1, TAG_PING = 2, TAG_STOP = 3 };
@@ -65,7 +66,7 @@ static const mf_option spawn_options[] = {
      NULL},
     {"allow-unsafe-spawn", 0, MF_OPT_FLAG, FIELD(allow_unsafe_spawn), NULL, NULL,
      "experts: spawn even where the launch is known to stall or fail MPI_Comm_spawn "
-     "(bench/launch_check.h); recorded in the -o file's /environment",
+     "(bench/harness/launch_check.h); recorded in the -o file's /environment",
      0, 0, NULL, NULL, NULL},
 };
 static const mf_program spawn_program = {
@@ -78,8 +79,8 @@ static const mf_program spawn_program = {
     .count = MF_OPTION_COUNT(spawn_options),
     .epilogue =
         "Examples:\n"
-        "  bench/launch.sh -n 2 -t 600 -- bin/mayfly-spawn -o spawn.h5\n"
-        "  bench/launch.sh -n 1 -t 120 -- bin/mayfly-spawn -c 1,2 -i 5 --csv\n",
+        "  bench/scripts/launch.sh -n 2 -t 600 -- bin/mayfly-spawn -o spawn.h5\n"
+        "  bench/scripts/launch.sh -n 1 -t 120 -- bin/mayfly-spawn -c 1,2 -i 5 --csv\n",
 };
 
 /* Wall-clock time shared by parent and children on one host (MPI_Wtime need not be). */

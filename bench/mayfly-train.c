@@ -12,17 +12,17 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "bench/binding.h"
-#include "bench/cost.h"
-#include "bench/environment.h"
-#include "bench/placement.h"
-#include "bench/launch_check.h"
-#include "bench/resume.h"
-#include "bench/signals.h"
-#include "bench/train.h"
-#include "bench/train_options.h"
-#include "bench/train_results.h"
-#include "bench/util.h"
+#include "bench/harness/binding.h"
+#include "bench/harness/cost.h"
+#include "bench/harness/environment.h"
+#include "bench/harness/placement.h"
+#include "bench/harness/launch_check.h"
+#include "bench/harness/resume.h"
+#include "bench/harness/signals.h"
+#include "bench/harness/train.h"
+#include "bench/harness/train_options.h"
+#include "bench/harness/train_results.h"
+#include "bench/harness/util.h"
 #include "comm/exchange.h"
 
 #define ERR_LEN 1024
@@ -34,7 +34,7 @@ typedef struct {
   char command_line[4096];
   double *round_phases; /* rank 0: [rounds][MF_PHASE_COUNT], max over peers */
   float *logits;
-  mf_checkpointer checkpoint; /* bench/resume.h */
+  mf_checkpointer checkpoint; /* bench/harness/resume.h */
   char host[MF_HOST_NAME];    /* this peer's node, the host of its baseline task rows */
 } run_state;
 
@@ -151,8 +151,8 @@ static int allocate_round_buffers(mf_train *t, char *err, size_t errlen) {
   return 0;
 }
 
-/* Placement first (bench/binding.h), so the data, the model and the OpenBLAS threads start on
- * the peer's own cores. Workers are planned for the largest pool a peer can run (pools never
+/* Placement first (bench/harness/binding.h), so the data, the model and the OpenBLAS threads start
+ * on the peer's own cores. Workers are planned for the largest pool a peer can run (pools never
  * exceed the tasks of a round; "--tasks all" is not known before the data is loaded). */
 static int bind_peer(mf_train *t, char *err, size_t errlen) {
   int workers = 0;
@@ -455,8 +455,8 @@ static int run(run_state *s, int argc, char **argv) {
   if (mf_launch_check(MPI_COMM_WORLD, t->program, spawns ? spawner : NULL,
                       t->config.allow_unsafe_spawn) != 0)
     return 2;
-  /* Where workers may run (bench/placement.h): a placement the allocation cannot satisfy is a
-   * usage error, reported before anything is started. */
+  /* Where workers may run (bench/harness/placement.h): a placement the allocation cannot satisfy is
+   * a usage error, reported before anything is started. */
   int ok = !spawns || mf_placement_setup(MPI_COMM_WORLD, t->config.placement, err, sizeof err) == 0;
   if (!all_ok_report_once(ok, t->program, err)) return 2;
   ok = bind_peer(t, err, sizeof err) == 0;
@@ -464,7 +464,7 @@ static int run(run_state *s, int argc, char **argv) {
   ok = setup(s, err, sizeof err) == 0;
   if (!all_ok_report_once(ok, t->program, err)) return 1;
 
-  /* --resume (bench/resume.h): rank 0 checks the file and its checkpoint, every peer gets
+  /* --resume (bench/harness/resume.h): rank 0 checks the file and its checkpoint, every peer gets
    * the state; without it, a file that could be continued is not started over silently. */
   double *usage = t->rank == 0 ? calloc((size_t)t->peers * 5, sizeof(double)) : NULL;
   if (t->rank == 0) ok = usage && mf_resume_prepare(t, &s->checkpoint, usage, err, sizeof err) == 0;

@@ -10,11 +10,11 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "bench/binding.h"
-#include "bench/launch_check.h"
-#include "bench/options.h"
-#include "bench/train.h"
-#include "bench/util.h"
+#include "bench/harness/binding.h"
+#include "bench/harness/launch_check.h"
+#include "bench/harness/options.h"
+#include "bench/harness/train.h"
+#include "bench/harness/util.h"
 #include "comm/worker_link.h"
 
 typedef struct {
@@ -44,9 +44,9 @@ static const mf_option worker_options[] = {
      "past its task timeout)",
      0, 1e7, NULL, NULL, NULL},
     {"bind-cpus", 0, MF_OPT_STRING, FIELD(bind_cpus), "PLAN@DIR", "none",
-     "cores per worker slot from the peer's placement plan (bench/binding.h): 'none', or a ';' "
-     "list of core ranges ('1', '2-3') and '-' (unbound); @DIR: where to take a slot and "
-     "report the cpus this worker got",
+     "cores per worker slot from the peer's placement plan (bench/harness/binding.h): 'none', "
+     "or a ';' list of core ranges ('1', '2-3') and '-' (unbound); @DIR: where to take a slot "
+     "and report the cpus this worker got",
      0, 0, NULL, NULL, NULL},
     {"stage-source", 0, MF_OPT_STRING, FIELD(stage_source), "SPEC", "none",
      "the compressed dataset --dataset was staged from: a worker on a node without the staged "

@@ -1,16 +1,16 @@
-/* Unit test of the placement plan (bench/binding.h): the shapes the brief names (1 peer and 2
- * workers on 2 cores, 2 peers on 2 cores, more peers than cores, --bind none), peers with
- * several threads, and a sweep over node shapes asserting the plan's invariants: every bound
- * process has cores of its own inside the node, peers are bound exactly when they fit, and a
- * worker left unbound is always explained. Then the worker side: a malformed plan is refused,
- * workers take distinct slots, and each reports the cpus it got. */
+/* Unit test of the placement plan (bench/harness/binding.h): the shapes the brief names (1 peer and
+ * 2 workers on 2 cores, 2 peers on 2 cores, more peers than cores, --bind none), peers with several
+ * threads, and a sweep over node shapes asserting the plan's invariants: every bound process has
+ * cores of its own inside the node, peers are bound exactly when they fit, and a worker left
+ * unbound is always explained. Then the worker side: a malformed plan is refused, workers take
+ * distinct slots, and each reports the cpus it got. */
 #include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
-#include "bench/binding.h"
+#include "bench/harness/binding.h"
 #include "tests/check.h"
 
 static mf_bind_plan plan_for(int cores, int peers, int rank, int workers, int threads) {

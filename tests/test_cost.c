@@ -1,4 +1,4 @@
-/* Unit test of the cost model (bench/cost.h): the shipped price tables parse, a hand-worked
+/* Unit test of the cost model (bench/harness/cost.h): the shipped price tables parse, a hand-worked
  * run is priced as computed below by hand, and malformed tables are refused with a message
  * naming the file and line. */
 #include <math.h>
@@ -7,7 +7,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "bench/cost.h"
+#include "bench/harness/cost.h"
 #include "tests/check.h"
 
 static void write_file(const char *path, const char *text) {

@@ -24,8 +24,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "bench/checkpoint.h"
-#include "bench/h5util.h"
+#include "bench/harness/checkpoint.h"
+#include "bench/harness/h5util.h"
 #include "kernels/model.h"
 #include "kernels/sgd.h"
 #include "tests/check.h"

@@ -1,6 +1,6 @@
-/* Unit test of worker placement across an allocation (bench/placement.h): Slurm's compressed
- * host lists and per-node counts, Open MPI hostfiles, and the sharing of every node's free
- * slots among the peers under --placement local, remote and any, including the fairness
+/* Unit test of worker placement across an allocation (bench/harness/placement.h): Slurm's
+ * compressed host lists and per-node counts, Open MPI hostfiles, and the sharing of every node's
+ * free slots among the peers under --placement local, remote and any, including the fairness
  * invariants on many generated allocations. Multi-node allocations are simulated by the
  * strings Slurm would put in the environment. Pure functions: no MPI run needed. */
 #include <stdio.h>
@@ -8,7 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "bench/placement.h"
+#include "bench/harness/placement.h"
 #include "tests/check.h"
 
 static mf_hosts hosts; /* large: static */

@@ -1,13 +1,13 @@
-/* Unit test of the worker pool's sizing policy (bench/train.h, mode_cold.c): --workers parses
- * into fixed / schedule / auto and refuses malformed schedules, the free slots are the smallest
- * of the available sources per peer, a Slurm allocation is read from whichever variable is
+/* Unit test of the worker pool's sizing policy (bench/harness/train.h, mode_cold.c): --workers
+ * parses into fixed / schedule / auto and refuses malformed schedules, the free slots are the
+ * smallest of the available sources per peer, a Slurm allocation is read from whichever variable is
  * set, and each round's target follows the policy. Pure functions: no MPI run needed. */
 #include <stdio.h>
 #include <string.h>
 
-#include "bench/options.h"
-#include "bench/train.h"
-#include "bench/train_options.h"
+#include "bench/harness/options.h"
+#include "bench/harness/train.h"
+#include "bench/harness/train_options.h"
 #include "tests/check.h"
 
 static int parse(const char *workers, mf_workers_policy *out) {

@@ -70,7 +70,7 @@ cat >"$out/job.sh" <<JOB
 cd "$PWD"
 run() { # name, mayfly-train options...
   local name=\$1 t0=\$SECONDS; shift
-  bench/launch.sh -q -n 2 -t 300 -r 0 -- "$bin/mayfly-train" --seed 5 --eval-every 0 \
+  bench/scripts/launch.sh -q -n 2 -t 300 -r 0 -- "$bin/mayfly-train" --seed 5 --eval-every 0 \
       --spawn-timeout 60 --task-timeout 10 --max-retries 1 -o "$out/\$name.h5" "\$@" \
       >"$out/\$name.log" 2>&1
   echo "\$name exit \$? \$((SECONDS - t0)) s"

@@ -1,4 +1,4 @@
-"""Draws results/soak/soak.png from the raw files bench/soak.sh wrote (results/soak.md).
+"""Draws results/soak/soak.png from the raw files bench/scripts/soak.sh wrote (results/soak.md).
 
 Why it exists: the memory numbers in soak.md are slopes; the picture shows whether the curves are
 lines (a leak), steps (caches filling) or flat. Run: /usr/bin/python3 results/soak/plot.py DIR

@@ -1,20 +1,20 @@
-/* libFuzzer target: the option parser (bench/options.c) on mayfly-train's option table
- * (bench/train_options.c, which also reaches the dataset-spec parser and the model, mode and
- * exchange tables). The input is argv after the program name, arguments separated by NUL
- * bytes. Parsing runs twice per input, as getopt keeps state between calls, and both results
- * must agree; a successful parse must leave every numeric field inside its table range.
- * Found so far: options.c reset getopt with optind = 1, which keeps glibc's hidden state, and a
- * later parse read a freed argument (ASan heap-use-after-free in strtol, within 20-60 s of
- * fuzzing); fixed with optind = 0. The crash needs state left by earlier inputs, so no single
- * input replays it and there is no regressions/ file for it. */
+/* libFuzzer target: the option parser (bench/harness/options.c) on mayfly-train's option table
+ * (bench/harness/train_options.c, which also reaches the dataset-spec parser and the model, mode
+ * and exchange tables). The input is argv after the program name, arguments separated by NUL bytes.
+ * Parsing runs twice per input, as getopt keeps state between calls, and both results must agree; a
+ * successful parse must leave every numeric field inside its table range. Found so far: options.c
+ * reset getopt with optind = 1, which keeps glibc's hidden state, and a later parse read a freed
+ * argument (ASan heap-use-after-free in strtol, within 20-60 s of fuzzing); fixed with optind = 0.
+ * The crash needs state left by earlier inputs, so no single input replays it and there is no
+ * regressions/ file for it. */
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "bench/options.h"
-#include "bench/train.h"
-#include "bench/train_options.h"
+#include "bench/harness/options.h"
+#include "bench/harness/train.h"
+#include "bench/harness/train_options.h"
 #include "tests/fuzz/fuzz_common.h"
 
 #define MAX_ARGS 64

@@ -28,7 +28,7 @@ PY
 failures=0
 check() { # name expected-file-substring
   local name=$1 needle=$2 log="$out/$1.log" rc
-  bench/launch.sh -q -n 2 -t 60 -r 0 -- "$MAYFLY_BIN/mayfly-train" --dataset "idx:$out/$name" \
+  bench/scripts/launch.sh -q -n 2 -t 60 -r 0 -- "$MAYFLY_BIN/mayfly-train" --dataset "idx:$out/$name" \
       --rounds 2 --tasks 1 --batch 32 -o "$out/$name.h5" > "$log" 2>&1
   rc=$?
   local lines

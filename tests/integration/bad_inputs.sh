@@ -7,7 +7,7 @@
 #   - exactly one "PROGRAM: error:" line, and it names the option or file at fault;
 #   - no crash: no signal exit, no "Segmentation"/"Aborted"/sanitizer report;
 #   - no result file with complete=1 (h5dump -a /complete).
-# mayfly-train runs through bench/launch.sh (-n 1 mostly, -n 2 where one line per peer would
+# mayfly-train runs through bench/scripts/launch.sh (-n 1 mostly, -n 2 where one line per peer would
 # show up). Broken datasets are written here by python3 as tiny idx / CIFAR files.
 set -uo pipefail
 cd "${MAYFLY_ROOT:-$(dirname "$0")/../..}"
@@ -58,7 +58,7 @@ launch() {
   local log=$1 output=$2 np=$3
   shift 3
   while [ "$(jobs -rp | wc -l)" -ge "$jobs" ]; do sleep 0.2; done
-  (bench/launch.sh -q -n "$np" -t 60 -r 0 -- "$bin/mayfly-train" -o "$output" "$@" >"$log" 2>&1
+  (bench/scripts/launch.sh -q -n "$np" -t 60 -r 0 -- "$bin/mayfly-train" -o "$output" "$@" >"$log" 2>&1
    echo $? >"$log.rc") &
 }
 
@@ -273,12 +273,12 @@ train_to output_missing_dir 1 "$work/no/such/dir/r.h5" "$work/no/such/dir/r.h5" 
 finish_cases
 
 complete_run=$work/out/complete.h5
-bench/launch.sh -q -n 1 -t 60 -- "$bin/mayfly-train" --dataset "idx:$d/good" "${small[@]}" \
+bench/scripts/launch.sh -q -n 1 -t 60 -- "$bin/mayfly-train" --dataset "idx:$d/good" "${small[@]}" \
     -o "$complete_run" >"$work/logs/complete_run.log" 2>&1 ||
   fail complete_run "a valid tiny run failed: $(tail -n 3 "$work/logs/complete_run.log")"
 before=$(md5sum <"$complete_run")
 log=$work/logs/existing_complete.log
-bench/launch.sh -q -n 1 -t 60 -r 0 -- "$bin/mayfly-train" --dataset "idx:$d/good" "${small[@]}" \
+bench/scripts/launch.sh -q -n 1 -t 60 -r 0 -- "$bin/mayfly-train" --dataset "idx:$d/good" "${small[@]}" \
     --seed 99 -o "$complete_run" >"$log" 2>&1
 rc=$?
 # check() would flag the (pre-existing, untouched) complete file; test it without output.
@@ -288,9 +288,9 @@ check existing_complete 1 mayfly-train "$complete_run: a complete result file ex
 # --force overwrites a complete result (not an error: the documented way out).
 cases=$((cases + 1))
 other_run=$work/out/other_seed.h5
-if bench/launch.sh -q -n 1 -t 60 -- "$bin/mayfly-train" --dataset "idx:$d/good" "${small[@]}" \
+if bench/scripts/launch.sh -q -n 1 -t 60 -- "$bin/mayfly-train" --dataset "idx:$d/good" "${small[@]}" \
     --seed 99 -o "$other_run" >"$work/logs/other_seed.log" 2>&1 && cp "$other_run" "$work/o2.h5" &&
-    bench/launch.sh -q -n 1 -t 60 -- "$bin/mayfly-train" --dataset "idx:$d/good" "${small[@]}" \
+    bench/scripts/launch.sh -q -n 1 -t 60 -- "$bin/mayfly-train" --dataset "idx:$d/good" "${small[@]}" \
     --seed 99 --force -o "$work/o2.h5" >"$work/logs/force.log" 2>&1; then
   echo "ok   [force_overwrites] --force replaced a complete result"
 else

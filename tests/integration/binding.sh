@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Placement (issue 4, item 3; bench/binding.h), checked in /environment on this 2-core machine:
+# Placement (issue 4, item 3; bench/harness/binding.h), checked in /environment on this 2-core
+# machine:
 #   1 peer + 2 warm workers, --bind cores: peer on core 0, worker slot 0 on core 1, slot 1
 #     unbound and recorded as sharing the node;
 #   2 peers: peers on cores 0 and 1, every worker unbound and recorded as such;
@@ -30,7 +31,7 @@ args=(--model mlp --dataset synthetic:1200:200 --batch 64 --tasks 4 --workers 2 
 run() { # name peers extra args...
   local name=$1 np=$2 start=$SECONDS rc=0
   shift 2
-  bench/launch.sh -q -n "$np" -t 90 -- "$MAYFLY_BIN/mayfly-train" "${args[@]}" "$@" \
+  bench/scripts/launch.sh -q -n "$np" -t 90 -- "$MAYFLY_BIN/mayfly-train" "${args[@]}" "$@" \
       -o "$out/$name.h5" > "$out/$name.log" 2> "$out/$name.err" || rc=$?
   echo "run $name ($np peers, $*): exit $rc, $((SECONDS - start)) s" # where a slow run stalled
   [ "$rc" -eq 0 ] || { tail -n 5 "$out/$name.err"; exit 1; }
@@ -53,7 +54,7 @@ left=$(cd "$TMPDIR" && echo mayfly-bind.*)
 [ "$left" = "mayfly-bind.$$.alive" ] || { echo "FAIL: report directories left: $left"; exit 1; }
 
 set +e
-bench/launch.sh -q -n 2 -t 60 -- "$MAYFLY_BIN/mayfly-train" --bind foo -o "$out/bad.h5" \
+bench/scripts/launch.sh -q -n 2 -t 60 -- "$MAYFLY_BIN/mayfly-train" --bind foo -o "$out/bad.h5" \
     > "$out/bad.out" 2> "$out/bad.err"
 rc=$?
 set -e

@@ -25,7 +25,7 @@ args=(--model mlp --dataset synthetic:2000:500 --batch 64 --tasks 3 --workers 2 
 train() {
   local name=$1
   shift
-  bench/launch.sh -q -g 1 -n 2 -t 60 -r 0 -- "$bin/mayfly-train" "${args[@]}" "$@" \
+  bench/scripts/launch.sh -q -g 1 -n 2 -t 60 -r 0 -- "$bin/mayfly-train" "${args[@]}" "$@" \
       -o "$work/$name.h5" >>"$work/$name.out" 2>>"$work/$name.err"
   rc=$?
 }
@@ -35,7 +35,7 @@ train() {
 kill_at() {
   local name=$1 round=$2
   shift 2
-  MAYFLY_TEST_HOLD_AFTER_ROUND=$round bench/launch.sh -q -g 1 -n 2 -t 60 -r 0 -- "$bin/mayfly-train" \
+  MAYFLY_TEST_HOLD_AFTER_ROUND=$round bench/scripts/launch.sh -q -g 1 -n 2 -t 60 -r 0 -- "$bin/mayfly-train" \
       "${args[@]}" "$@" -o "$work/$name.h5" >>"$work/$name.out" 2>>"$work/$name.err" &
   local launcher=$! held=0
   for _ in $(seq 400); do

@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
-# Every peer exchange algorithm is correct, deterministic and bit-identical on every peer, for
-# 1 to 5 peers (powers of two and not) and awkward lengths: 0 floats, 1, 7 (fewer floats than
-# peers per block), 12345 (not divisible by any peer count here) and 1 Mi floats (many
-# pipelined segments). The validator is `mayfly-exchange -c` itself (see the top of
-# bench/mayfly-exchange.c): exact results on inputs whose sums are exact in any order, bitwise
-# equality with rank 0 on inputs where the order matters, and the float error bound against a
-# double reference. A run with one deliberately flipped bit must be caught, so this test can
+# Every peer exchange algorithm is correct, deterministic and bit-identical on every peer, for 1 to
+# 5 peers (powers of two and not) and awkward lengths: 0 floats, 1, 7 (fewer floats than peers per
+# block), 12345 (not divisible by any peer count here) and 1 Mi floats (many pipelined segments).
+# The validator is `mayfly-exchange -c` itself (the method: top of bench/mayfly-exchange.c; the
+# code: bench/exchange/validate.c): exact results on inputs whose sums are exact in any order,
+# bitwise equality with rank 0 on inputs where the order matters, and the float error bound against
+# a double reference. A run with one deliberately flipped bit must be caught, so this test can
 # fail. Also checks the CSV and HDF5 outputs and the option errors.
 set -euo pipefail
 cd "${MAYFLY_ROOT:-$(dirname "$0")/../..}"

@@ -13,7 +13,7 @@ args=(--model mlp --dataset synthetic:2000:500 --batch 64 --tasks 3 --workers 2 
 run() { # name, extra args...
   local name=$1
   shift
-  bench/launch.sh -q -n 2 -t 60 -- "$MAYFLY_BIN/mayfly-train" "${args[@]}" "$@" \
+  bench/scripts/launch.sh -q -n 2 -t 60 -- "$MAYFLY_BIN/mayfly-train" "${args[@]}" "$@" \
       -o "$out/$name.h5" > "$out/$name.log"
 }
 run baseline --mode baseline

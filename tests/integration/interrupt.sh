@@ -29,7 +29,7 @@ args=(--mode baseline --dataset synthetic:20000:500 --batch 64 --tasks $tasks --
 # start NAME: launches a long run in the background, waits for 3 printed rounds; sets run_pid.
 start() {
   local name=$1
-  bench/launch.sh -q -n $peers -t 120 -r 0 -- "$bin/mayfly-train" "${args[@]}" \
+  bench/scripts/launch.sh -q -n $peers -t 120 -r 0 -- "$bin/mayfly-train" "${args[@]}" \
       -o "$work/$name.h5" >"$work/$name.out" 2>"$work/$name.err" &
   run_pid=$!
   for _ in $(seq 600); do

@@ -1,30 +1,30 @@
 #!/usr/bin/env bash
-# `make run` (bench/run_default.sh) must show both regimes of the study (issue 13, item 4): its
-# verdict table has one row for "A peers fill every core" (cold, one peer per core) and one for
-# "B peers leave cores free" (warm, half the peers), each VALID against its own baseline, with
-# the numbers mayfly-compare --summary derives from the files (checked here against h5py).
-# Runs the real script in its quick size (MAYFLY_RUN_QUICK=1: 10 rounds a run, ~10-30 s on 2
-# cores); also checks its plan for other core counts, and that --summary reports a model that
-# differs as INVALID with exit 1.
+# `make run` (bench/scripts/run_default.sh) must show both regimes of the study (issue 13, item 4):
+# its verdict table has one row for "A peers fill every core" (cold, one peer per core) and one for
+# "B peers leave cores free" (warm, half the peers), each VALID against its own baseline, with the
+# numbers mayfly-compare --summary derives from the files (checked here against h5py). Runs the
+# real script in its quick size (MAYFLY_RUN_QUICK=1: 10 rounds a run, ~10-30 s on 2 cores); also
+# checks its plan for other core counts, and that --summary reports a model that differs as INVALID
+# with exit 1.
 set -euo pipefail
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
 
 # Plans: peers and workers follow the core count, batches shrink to fit the shards.
-plan() { MAYFLY_RUN_CORES=$1 MAYFLY_RUN_PLAN=1 bench/run_default.sh >"$out/plan-$1.log"; }
+plan() { MAYFLY_RUN_CORES=$1 MAYFLY_RUN_PLAN=1 bench/scripts/run_default.sh >"$out/plan-$1.log"; }
 plan 8 && plan 3 && plan 64
 grep -q "^# A peers fill every core: 8 peer(s) + 16 workers on 8 core(s): --mode cold .*--batch 64 --tasks 8 --workers 2 " "$out/plan-8.log"
 grep -q "^# B peers leave cores free: 4 peer(s) + 8 workers on 8 core(s): --mode warm .*--batch 2048 --tasks 4 --workers 2 " "$out/plan-8.log"
 grep -q "^# B peers leave cores free: 1 peer(s) + 3 workers on 3 core(s): --mode warm .*--tasks 6 --workers 3 " "$out/plan-3.log"
 grep -q "^# B peers leave cores free: 32 peer(s) .*--batch 256 --tasks 4 " "$out/plan-64.log"
-if MAYFLY_RUN_CORES=0 bench/run_default.sh >"$out/bad.log" 2>&1; then
+if MAYFLY_RUN_CORES=0 bench/scripts/run_default.sh >"$out/bad.log" 2>&1; then
   echo "MAYFLY_RUN_CORES=0 was accepted"; exit 1
 fi
 grep -q "run_default.sh: error: MAYFLY_RUN_CORES: '0' is not a positive integer" "$out/bad.log"
 
 # The quick run on 2 cores (the sizes this machine's make run uses, 10 rounds each).
 MAYFLY_RUN_QUICK=1 MAYFLY_RUN_CORES=2 MAYFLY_RUN_DIR="$out/results" \
-    timeout -k 5 150 bench/run_default.sh >"$out/run.log" 2>&1 || {
+    timeout -k 5 150 bench/scripts/run_default.sh >"$out/run.log" 2>&1 || {
   tail -n 30 "$out/run.log"; exit 1; }
 sed -n '/^== verdict/,$p' "$out/run.log"
 row_a=$(grep "^A peers fill every core " "$out/run.log")

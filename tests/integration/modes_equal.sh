@@ -8,7 +8,7 @@ trap 'rm -rf "$out"' EXIT
 args=(--model mlp --dataset fashion-mnist --batch 64 --tasks 2 --workers 2 --rounds 20
       --seed 7 --eval-every 10 --spawn-timeout 30)
 for mode in baseline cold; do
-  bench/launch.sh -q -n 2 -t 180 -r 2 -- "$MAYFLY_BIN/mayfly-train" --mode "$mode" "${args[@]}" \
+  bench/scripts/launch.sh -q -n 2 -t 180 -r 2 -- "$MAYFLY_BIN/mayfly-train" --mode "$mode" "${args[@]}" \
       -o "$out/$mode.h5" > "$out/$mode.log"
 done
 "$MAYFLY_BIN/mayfly-compare" "$out/baseline.h5" "$out/cold.h5" | tee "$out/compare.log"

@@ -25,7 +25,7 @@ cat >"$state/job.sh" <<JOB
 cd "$PWD"
 run() { # name, mayfly-train options...
   local name=\$1 t0=\$SECONDS; shift
-  bench/launch.sh -q -n 2 -t 60 -r 1 -- "$bin/mayfly-train" --model mlp --dataset fashion-mnist \
+  bench/scripts/launch.sh -q -n 2 -t 60 -r 1 -- "$bin/mayfly-train" --model mlp --dataset fashion-mnist \
       --batch 64 --tasks 4 --rounds 3 --seed 11 --eval-every 0 --spawn-timeout 30 \
       --task-timeout 30 -o "$state/\$name.h5" "\$@" >"$state/\$name.log" 2>&1
   local rc=\$?

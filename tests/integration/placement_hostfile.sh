@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Outside Slurm, the allocation is the hostfile mpirun was given through the environment
-# (OMPI_MCA_orte_default_hostfile, bench/placement.h): its slots=N per node are what
+# (OMPI_MCA_orte_default_hostfile, bench/harness/placement.h): its slots=N per node are what
 # /pool/host_slots records (slots minus the peers on the node) and /environment names it; every
 # task row carries the host it ran on. One node here (this machine), 2 peers, cold, auto.
 set -euo pipefail
@@ -8,7 +8,7 @@ out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
 host=$(hostname)
 printf '# the test allocation\n%s slots=6\n' "$host" >"$out/hosts"
-OMPI_MCA_orte_default_hostfile=$out/hosts bench/launch.sh -q -n 2 -t 120 -r 2 -- \
+OMPI_MCA_orte_default_hostfile=$out/hosts bench/scripts/launch.sh -q -n 2 -t 120 -r 2 -- \
     "$MAYFLY_BIN/mayfly-train" --mode cold --model mlp --dataset synthetic:2000:500:3 --batch 32 \
     --tasks 2 --workers auto --rounds 3 --eval-every 0 --spawn-timeout 30 --placement local \
     --stage-dir "$out/stage" -o "$out/run.h5" >"$out/run.log"

@@ -1,14 +1,14 @@
 #!/usr/bin/env bash
-# Serverless runs started the way HPC users start them: a plain `mpirun -np 2` (root variables
-# and oversubscription only; no bench/launch.sh, no PMIx or Open MPI tuning variables). On Open
+# Serverless runs started the way HPC users start them: a plain `mpirun -np 2` (root variables and
+# oversubscription only; no bench/scripts/launch.sh, no PMIx or Open MPI tuning variables). On Open
 # MPI 4.1.4 + external PMIx 4.2.2 such runs stalled in MPI_Comm_spawn in 9 of 10 tries before
-# bench/launch_check.c; now each run either completes (complete=1) or is refused within 10 s
-# with one error line, exit 2 and no results file; where mayfly could pick PMIx's hash store
-# itself the run must complete. 5 cold and 5 warm runs in a row, none may stall. Also: baseline
-# is never refused (even with a stalling gds), a user's shared-memory gds is refused (cold,
-# warm, mayfly-spawn) and --allow-unsafe-spawn runs anyway and is recorded in /environment, an
-# exported PMIX_MCA_gds=hash completes, a singleton (no mpirun) completes, and a simulated srun
-# direct launch (SLURM_STEP_ID, no mpirun URI) is refused. Every mpirun is bounded by timeout.
+# bench/harness/launch_check.c; now each run either completes (complete=1) or is refused within
+# 10 s with one error line, exit 2 and no results file; where mayfly could pick PMIx's hash store
+# itself the run must complete. 5 cold and 5 warm runs in a row, none may stall. Also: baseline is
+# never refused (even with a stalling gds), a user's shared-memory gds is refused (cold, warm,
+# mayfly-spawn) and --allow-unsafe-spawn runs anyway and is recorded in /environment, an exported
+# PMIX_MCA_gds=hash completes, a singleton (no mpirun) completes, and a simulated srun direct
+# launch (SLURM_STEP_ID, no mpirun URI) is refused. Every mpirun is bounded by timeout.
 set -uo pipefail
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
@@ -88,7 +88,7 @@ export PMIX_MCA_gds=ds21,hash
 plain unsafe-cold 30 -np 2 "${train[@]}" --mode cold --rounds 2 -o "$out/unsafe-cold.h5"
 expect_refused unsafe-cold "$out/unsafe-cold.h5" 'export PMIX_MCA_gds=hash before mpirun'
 plain unsafe-warm 30 -np 2 "${train[@]}" --mode warm --rounds 2 -o "$out/unsafe-warm.h5"
-expect_refused unsafe-warm "$out/unsafe-warm.h5" 'bench/launch.sh'
+expect_refused unsafe-warm "$out/unsafe-warm.h5" 'bench/scripts/launch.sh'
 plain unsafe-spawn 30 -np 1 "$MAYFLY_BIN/mayfly-spawn" -c 1 -i 1 --cycles 0 -m 0
 expect_refused unsafe-spawn "$out/none.h5" 'PMIX_MCA_gds=ds21,hash selects'
 plain unsafe-baseline 30 -np 2 "${train[@]}" --mode baseline --rounds 2 -o "$out/base.h5"

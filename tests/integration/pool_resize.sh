@@ -28,7 +28,7 @@ args=(--model mlp --dataset synthetic:2000:500 --batch 64 --tasks 3 --seed 7 --e
 run() { # peers, name, extra args...
   local peers=$1 name=$2
   shift 2
-  bench/launch.sh -q -n "$peers" -t 120 -- "$MAYFLY_BIN/mayfly-train" "${args[@]}" "$@" \
+  bench/scripts/launch.sh -q -n "$peers" -t 120 -- "$MAYFLY_BIN/mayfly-train" "${args[@]}" "$@" \
       -o "$out/$name.h5" > "$out/$name.log" 2> "$out/$name.err"
 }
 run 2 baseline --mode baseline --rounds 4

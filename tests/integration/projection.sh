@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
-# results/projection.py (issue 6, item 5) on a tiny calibration set made here: 2 peers, mlp on a
-# synthetic dataset, baseline + cold + warm for 4 rounds, a mayfly-kernels CSV and a short
-# mayfly-spawn file. Checks that the projection writes its outputs, validates one row per run
-# with finite positive predictions, reproduces every run's /cost attributes with the Python
-# re-implementation of bench/cost.c (1e-9 relative), labels itself a projection, and that bad
-# input (empty directory, a non-HDF5 results file, a non-HDF5 --spawn file) ends with one
+# results/tools/projection.py (issue 6, item 5) on a tiny calibration set made here: 2 peers, mlp
+# on a synthetic dataset, baseline + cold + warm for 4 rounds, a mayfly-kernels CSV and a short
+# mayfly-spawn file. Checks that the projection writes its outputs, validates one row per run with
+# finite positive predictions, reproduces every run's /cost attributes with the Python
+# re-implementation of bench/harness/cost.c (1e-9 relative), labels itself a projection, and that
+# bad input (empty directory, a non-HDF5 results file, a non-HDF5 --spawn file) ends with one
 # "projection: error:" line and a non-zero exit.
 set -euo pipefail
 out=$(mktemp -d)
@@ -13,15 +13,15 @@ mkdir -p "$out/runs" "$out/proj" "$out/empty" "$out/junk"
 args=(--model mlp --dataset synthetic:2000:500 --batch 64 --tasks 3 --workers 2 --rounds 4
       --warmup 1 --seed 7 --eval-every 0)
 for mode in baseline cold warm; do
-  bench/launch.sh -q -n 2 -t 90 -- "$MAYFLY_BIN/mayfly-train" "${args[@]}" --mode "$mode" \
+  bench/scripts/launch.sh -q -n 2 -t 90 -- "$MAYFLY_BIN/mayfly-train" "${args[@]}" --mode "$mode" \
       -o "$out/runs/mlp-$mode.h5" > "$out/$mode.log"
 done
 "$MAYFLY_BIN/mayfly-kernels" --model mlp --batch 64 --repeat 2 --no-layers --csv \
     > "$out/kernels-mlp-b64.csv"
-bench/launch.sh -q -n 1 -t 90 -- "$MAYFLY_BIN/mayfly-spawn" -c 1,2 -i 2 -x 0 --cycles 0 -m 20 \
+bench/scripts/launch.sh -q -n 1 -t 90 -- "$MAYFLY_BIN/mayfly-spawn" -c 1,2 -i 2 -x 0 --cycles 0 -m 20 \
     -o "$out/spawn.h5" > "$out/spawn.log"
 
-/usr/bin/python3 results/projection.py "$out/runs" --spawn "$out/spawn.h5" \
+/usr/bin/python3 results/tools/projection.py "$out/runs" --spawn "$out/spawn.h5" \
     --kernels "$out/kernels-mlp-b64.csv" --models mlp --peers 2,4 --batches 64,128 \
     --train-samples 2000 --out "$out/proj" > "$out/projection.log"
 
@@ -67,7 +67,7 @@ PY
 expect_error() { # what, args...
   local what=$1 rc=0
   shift
-  /usr/bin/python3 results/projection.py "$@" --out "$out/bad" > "$out/bad.out" 2> "$out/bad.err" \
+  /usr/bin/python3 results/tools/projection.py "$@" --out "$out/bad" > "$out/bad.out" 2> "$out/bad.err" \
       || rc=$?
   if [ "$rc" -eq 0 ] || [ "$(wc -l < "$out/bad.err")" -ne 1 ] ||
      ! grep -q '^projection: error: ' "$out/bad.err"; then

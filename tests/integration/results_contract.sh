@@ -4,7 +4,7 @@
 set -euo pipefail
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
-bench/launch.sh -q -n 2 -t 120 -r 2 -- "$MAYFLY_BIN/mayfly-train" --mode cold --model mlp \
+bench/scripts/launch.sh -q -n 2 -t 120 -r 2 -- "$MAYFLY_BIN/mayfly-train" --mode cold --model mlp \
     --dataset synthetic:2000:500:3 --batch 32 --tasks 3 --workers 2 --rounds 4 --eval-every 2 \
     --warmup 1 --spawn-timeout 30 --stage-dir "$out/stage" -o "$out/run.h5" > "$out/run.log"
 h5dump -A "$out/run.h5" > /dev/null

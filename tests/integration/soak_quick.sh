@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The CI variant of the soak and load runs (issue 7 item 4): bench/soak.sh --quick runs 20
+# The CI variant of the soak and load runs (issue 7 item 4): bench/scripts/soak.sh --quick runs 20
 # spawn/disconnect cycles, 4 peers x 2 workers oversubscribed (baseline, cold, warm: complete and
 # bit-identical models) and 200 warm rounds with RSS sampling, and every one of its checks must
 # pass; its raw data must be there (every drift cycle, RSS rows of peers and workers). A bad
@@ -17,12 +17,12 @@ if [[ "$MAYFLY_BIN" == *asan* ]]; then
   extra=(--max-spawn-rss 1000000)
 fi
 set +e
-timeout -k 10 "$limit" bench/soak.sh --quick --bin "$MAYFLY_BIN" -o "$out/soak" "${extra[@]}" \
+timeout -k 10 "$limit" bench/scripts/soak.sh --quick --bin "$MAYFLY_BIN" -o "$out/soak" "${extra[@]}" \
     2> "$out/soak.err"
 code=$?
 set -e
 cat "$out/soak.err"
-[ "$code" -eq 0 ] || { echo "soak_quick: bench/soak.sh --quick exited $code" >&2; exit 1; }
+[ "$code" -eq 0 ] || { echo "soak_quick: bench/scripts/soak.sh --quick exited $code" >&2; exit 1; }
 summary=$out/soak/summary.txt
 if grep '^check FAIL' "$summary"; then exit 1; fi
 [ "$(grep -c '^check ok' "$summary")" -eq 6 ] # spawn x2, load x3, memory x1
@@ -41,7 +41,7 @@ grep -q 'complete=1 rounds_completed=200' "$out/soak/memory-warm.report"
 grep -q '^writer_peer_processes=1 ' "$out/soak/memory-warm.report"
 
 set +e
-bench/soak.sh --cycles zero > /dev/null 2> "$out/bad.err"
+bench/scripts/soak.sh --cycles zero > /dev/null 2> "$out/bad.err"
 code=$?
 set -e
 [ "$code" -eq 2 ] || { echo "soak_quick: a bad option gave exit $code" >&2; exit 1; }

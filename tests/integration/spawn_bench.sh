@@ -5,7 +5,7 @@
 set -euo pipefail
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
-bench/launch.sh -q -n 2 -t 90 -- "$MAYFLY_BIN/mayfly-spawn" -c 1,2 -i 2 -x 0 --cycles 3 -m 20 \
+bench/scripts/launch.sh -q -n 2 -t 90 -- "$MAYFLY_BIN/mayfly-spawn" -c 1,2 -i 2 -x 0 --cycles 3 -m 20 \
     --csv -o "$out/spawn.h5" > "$out/spawn.csv"
 cat "$out/spawn.csv"
 /usr/bin/python3 - "$out" <<'PY'
@@ -28,7 +28,7 @@ for k in ("intercomm_8B_seconds", "world_8B_seconds", "intercomm_1MiB_seconds", 
 print("spawn_bench: ok")
 PY
 set +e
-bench/launch.sh -q -n 1 -t 30 -- "$MAYFLY_BIN/mayfly-spawn" --children 0 > /dev/null 2> "$out/err"
+bench/scripts/launch.sh -q -n 1 -t 30 -- "$MAYFLY_BIN/mayfly-spawn" --children 0 > /dev/null 2> "$out/err"
 code=$?
 set -e
 [ "$code" -eq 2 ] || { echo "bad --children gave exit $code" >&2; exit 1; }

@@ -12,14 +12,14 @@ args=(--model mlp --dataset synthetic:2000:500 --batch 64 --tasks 3 --workers 2 
 run() { # name, extra args...
   local name=$1
   shift
-  bench/launch.sh -q -n 2 -t 90 -- "$MAYFLY_BIN/mayfly-train" "${args[@]}" "$@" \
+  bench/scripts/launch.sh -q -n 2 -t 90 -- "$MAYFLY_BIN/mayfly-train" "${args[@]}" "$@" \
       -o "$out/$name.h5" > "$out/$name.log"
 }
 run baseline --mode baseline
 run cold --mode cold
 run warm --mode warm --keep-alive 600
 run expiring --mode warm --keep-alive 0
-bench/launch.sh -q -n 2 -t 90 -- "$MAYFLY_BIN/mayfly-train" "${args[@]}" --mode warm \
+bench/scripts/launch.sh -q -n 2 -t 90 -- "$MAYFLY_BIN/mayfly-train" "${args[@]}" --mode warm \
     --workers auto -o "$out/auto.h5" > "$out/auto.log" 2> "$out/auto.err"
 grep -q "note: --workers auto: [0-9]* worker" "$out/auto.err"
 for other in cold warm expiring auto; do

@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
-# Calibration measurements for results/projection.py (run from /work/main). Records the load
+# Calibration measurements for results/tools/projection.py (run from /work/main). Records the load
 # average before and after each measurement in load.txt.
 set -u
 D=${D:-results/projection/calibration}
 cd /work/main
 load() { echo "$(date -u +%FT%TZ) $1 $(cut -d' ' -f1-3 /proc/loadavg)" >> $D/load.txt; }
 load "spawn-start"
-bench/launch.sh -n 1 -t 300 -- bin/mayfly-spawn -c 1,2,4,8 -i 5 -x 1 --cycles 0 -m 0 -f -o $D/spawn.h5 > $D/spawn.txt 2>&1
+bench/scripts/launch.sh -n 1 -t 300 -- bin/mayfly-spawn -c 1,2,4,8 -i 5 -x 1 --cycles 0 -m 0 -f -o $D/spawn.h5 > $D/spawn.txt 2>&1
 echo "spawn rc=$?" >> $D/load.txt
 load "spawn-end"
 load "exchange-start"

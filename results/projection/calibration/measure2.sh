@@ -7,7 +7,7 @@ D=${D:-results/projection/calibration}
 cd /work/main
 load() { echo "$(date -u +%FT%TZ) $1 $(cut -d' ' -f1-3 /proc/loadavg)" >> $D/load.txt; }
 load "spawn2-start"
-bench/launch.sh -n 1 -t 300 -- bin/mayfly-spawn -c 1,2,4,8 -i 5 -x 1 --cycles 0 -m 200 -f -o $D/spawn2.h5 > $D/spawn2.txt 2>&1
+bench/scripts/launch.sh -n 1 -t 300 -- bin/mayfly-spawn -c 1,2,4,8 -i 5 -x 1 --cycles 0 -m 200 -f -o $D/spawn2.h5 > $D/spawn2.txt 2>&1
 echo "spawn2 rc=$?" >> $D/load.txt
 load "spawn2-end"
 for b in 64 128 256 512 1024; do
