@@ -246,8 +246,14 @@ int cm_pool_retire(cm_pool *pool, int group, double timeout, cm_retired *out, ch
     if (worker->group != group) continue;
     rss_sum += worker->peak_rss;
     if (worker->state == WORKER_ABANDONED) continue;
-    alive++;
-    MPI_Send(NULL, 0, MPI_BYTE, worker->rank, CM_TAG_STOP, g->intercomm);
+    MPI_Request stop;
+    MPI_Isend(NULL, 0, MPI_BYTE, worker->rank, CM_TAG_STOP, g->intercomm, &stop);
+    if (cm_wait_until(&stop, NULL, MPI_Wtime() + timeout) == 0) {
+      alive++;
+    } else { /* dead since its last task: no disconnect can include it */
+      MPI_Cancel(&stop);
+      MPI_Request_free(&stop);
+    }
   }
   if (alive == g->size) {
     /* Disconnect waits for every worker; a stall here is the spawn-exit hang's cousin. */
@@ -293,8 +299,11 @@ int cm_pool_send_weights(cm_pool *pool, const float *weights, size_t count, int6
     snprintf(err, errlen, "weights of %zu floats exceed one MPI message", count);
     return -1;
   }
+  /* Two sends per chosen worker: requests[2k], requests[2k + 1] go to worker owner[k]. */
   MPI_Request *requests = malloc((2 * (size_t)pool->size + 1) * sizeof *requests);
-  if (!requests) {
+  int *owner = malloc(((size_t)pool->size + 1) * sizeof *owner);
+  if (!requests || !owner) {
+    free(requests), free(owner);
     snprintf(err, errlen, "out of memory");
     return -1;
   }
@@ -303,18 +312,41 @@ int cm_pool_send_weights(cm_pool *pool, const float *weights, size_t count, int6
     worker_state *worker = &pool->workers[w];
     worker->serving = worker->state != WORKER_ABANDONED && (workers <= 0 || chosen < workers);
     if (!worker->serving) continue;
-    chosen++;
+    owner[chosen++] = w;
     MPI_Comm intercomm = pool->groups[worker->group].intercomm;
     MPI_Isend(&header, (int)sizeof header, MPI_BYTE, worker->rank, CM_TAG_WEIGHTS_HEADER, intercomm,
               &requests[n++]);
     MPI_Isend(weights, (int)count, MPI_FLOAT, worker->rank, CM_TAG_WEIGHTS, intercomm,
               &requests[n++]);
   }
-  int rc = wait_all_bounded(requests, n, MPI_Wtime() + timeout);
-  free(requests);
-  if (rc != 0)
-    snprintf(err, errlen, "sending the weights to the workers took over %.0f s", timeout);
-  return rc;
+  /* A worker that does not take its weights in time (dead, or stalled) is abandoned like one
+   * that does not answer a task; the others serve. */
+  double deadline = MPI_Wtime() + timeout;
+  int took = 0;
+  for (int k = 0; k < chosen; k++) {
+    if (wait_all_bounded(&requests[2 * k], 2, deadline) == 0) {
+      took++;
+      continue;
+    }
+    for (int i = 2 * k; i < 2 * k + 2; i++)
+      if (requests[i] != MPI_REQUEST_NULL) {
+        MPI_Cancel(&requests[i]);
+        MPI_Request_free(&requests[i]);
+      }
+    worker_state *worker = &pool->workers[owner[k]];
+    worker->state = WORKER_ABANDONED;
+    worker->serving = 0;
+    fprintf(stderr,
+            "mayfly: warning: worker %d did not take the weights within %.1f s; "
+            "abandoned it\n",
+            worker->id, timeout);
+  }
+  free(requests), free(owner);
+  if (chosen > 0 && took == 0) {
+    snprintf(err, errlen, "none of %d workers took the weights within %.0f s", chosen, timeout);
+    return -1;
+  }
+  return 0;
 }
 
 static int ensure_buffers(cm_pool *pool, size_t result_len, int max_indices, char *err,
@@ -399,8 +431,15 @@ static int dispatch(cm_pool *pool, cm_pool_run_request *run, const int64_t *offs
   w->attempt = attempt;
   w->dispatched = MPI_Wtime();
   MPI_Comm intercomm = pool->groups[w->group].intercomm;
-  if (MPI_Send(pool->task_buffer, bytes, MPI_BYTE, w->rank, CM_TAG_TASK, intercomm) != MPI_SUCCESS)
+  MPI_Request sent;
+  if (MPI_Isend(pool->task_buffer, bytes, MPI_BYTE, w->rank, CM_TAG_TASK, intercomm, &sent) !=
+      MPI_SUCCESS)
     return -1;
+  if (cm_wait_until(&sent, NULL, w->dispatched + run->task_timeout) != 0) {
+    MPI_Cancel(&sent); /* a dead worker (its node's processes killed) never takes it */
+    MPI_Request_free(&sent);
+    return 1;
+  }
   return MPI_Irecv(&w->reply, (int)sizeof w->reply, MPI_BYTE, w->rank, CM_TAG_REPLY, intercomm,
                    &w->reply_request) == MPI_SUCCESS
              ? 0
@@ -427,6 +466,13 @@ int cm_pool_run(cm_pool *pool, cm_pool_run_request *run, char *err, size_t errle
     if (run->tasks[i].count > max_indices) max_indices = run->tasks[i].count;
     queued[i] = 1;
     failed_on[i] = -1;
+  }
+  if (cm_pool_serving(pool) == 0 && run->replenish && run->max_retries > 0) {
+    run->replenished++; /* every worker was lost before the run (cm_pool_send_weights) */
+    if (run->replenish(run->replenish_context, err, errlen) != 0) {
+      rc = -1;
+      goto done;
+    }
   }
   if (cm_pool_serving(pool) == 0) {
     snprintf(err, errlen, "no live worker has the weights (cm_pool_send_weights first)");
@@ -456,13 +502,32 @@ int cm_pool_run(cm_pool *pool, cm_pool_run_request *run, char *err, size_t errle
         }
       if (task < 0) continue;
       queued[task] = 0;
-      if (dispatch(pool, run, offsets, worker, task, attempts[task]++) != 0) {
+      int sent = dispatch(pool, run, offsets, worker, task, attempts[task]++);
+      if (sent < 0) {
         snprintf(err, errlen, "sending task %d to worker %d failed", task,
                  pool->workers[worker].id);
         rc = -1;
         goto done;
       }
       progress = 1;
+      if (sent > 0) { /* not taken within the task timeout: like an attempt that timed out */
+        worker_state *w = &pool->workers[worker];
+        record(run, w, -1, MPI_Wtime(), 0);
+        w->state = WORKER_ABANDONED;
+        fprintf(stderr,
+                "mayfly: warning: worker %d did not take task %d within %.1f s; "
+                "abandoned it\n",
+                w->id, task, run->task_timeout);
+        if (attempts[task] > run->max_retries) {
+          snprintf(err, errlen,
+                   "task %d of round %d failed %d times (last: worker did not take it)", task,
+                   run->tasks[task].round, attempts[task]);
+          rc = -1;
+          goto done;
+        }
+        queued[task] = 1;
+        failed_on[task] = worker;
+      }
     }
     /* Collect answers. */
     double now = MPI_Wtime();
@@ -519,8 +584,15 @@ int cm_pool_run(cm_pool *pool, cm_pool_run_request *run, char *err, size_t errle
       failed_on[w->task] = worker;
     }
     if (cm_pool_serving(pool) == 0) {
-      snprintf(err, errlen, "all serving workers were abandoned; %d of %d tasks done", next_to_sum,
-               n);
+      char why[200] = "";
+      if (run->replenish && run->replenished < run->max_retries) {
+        run->replenished++;
+        if (run->replenish(run->replenish_context, why, sizeof why) == 0 &&
+            cm_pool_serving(pool) > 0)
+          continue; /* the queued tasks go to the fresh workers */
+      }
+      snprintf(err, errlen, "all serving workers were abandoned; %d of %d tasks done%s%s",
+               next_to_sum, n, why[0] ? "; replacing them failed: " : "", why);
       rc = -1;
       goto done;
     }

@@ -76,6 +76,14 @@ typedef struct {
   double inject_fail_rate, inject_stall_rate;
   uint64_t inject_seed;
   int inject_peer;
+  /* Optional: called when every serving worker is lost (each abandoned after its task or its
+   * weights timed out: dead, as when its node's processes were killed, or stalled), to put fresh
+   * workers holding the current weights into the pool (cm_pool_grow, cm_pool_send_weights).
+   * The run then goes on with them, keeping the results it has and each task's attempt count.
+   * At most max_retries times per run; NULL: the run fails. Returns 0 on success. */
+  int (*replenish)(void *context, char *err, size_t errlen);
+  void *replenish_context;
+  int replenished; /* out: how many times replenish was called */
 } cm_pool_run_request;
 
 /* The injection decision for one attempt: 0 none, CM_INJECT_FAIL or CM_INJECT_STALL. */
@@ -122,7 +130,8 @@ int cm_pool_retire(cm_pool *pool, int group, double timeout, cm_retired *out, ch
 
 /* Sends the weights (version `version`) to the first `workers` live workers in pool order (0:
  * every live worker); those then serve the next cm_pool_run, the others stay idle (and keep
- * their older weights). Bounded by timeout. */
+ * their older weights). Bounded by timeout: a worker that has not taken them by then is
+ * abandoned (with a warning on stderr); fails only when none took them. */
 int cm_pool_send_weights(cm_pool *pool, const float *weights, size_t count, int64_t version,
                          int workers, double timeout, char *err, size_t errlen);
 /* Workers chosen by the last cm_pool_send_weights that are still alive. */

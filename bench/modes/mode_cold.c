@@ -399,7 +399,35 @@ static char *decide_pool(mf_train *t, engine_state *s, int round, double keep_al
 }
 
 /* The round's tasks on the pool (with the injected failures and stalls of the options). */
-static int run_tasks(mf_train *t, engine_state *s, char *err, size_t errlen) {
+/* The round's pool when all of its serving workers were lost (cm_pool_run_request.replenish):
+ * as many fresh workers as the round wanted, on the nodes the placement chooses, given this
+ * round's weights. Their spawn adds to the round's spawn phase and counts as a cold start in
+ * the cost (usage.pools); the lost attempts are the task rows with status -1. */
+typedef struct {
+  mf_train *t;
+  engine_state *s;
+  int round, target;
+} replacement;
+
+static int replace_lost_workers(void *context, char *err, size_t errlen) {
+  replacement *r = context;
+  mf_train *t = r->t;
+  fprintf(stderr,
+          "mayfly: warning: peer %d, round %d: every worker of the pool was lost; spawning %d "
+          "fresh worker%s for the tasks left\n",
+          t->rank, r->round, r->target, r->target == 1 ? "" : "s");
+  double spawned_before = t->phase[MF_PHASE_SPAWN];
+  int rc = spawn_workers(t, r->s, r->target, err, errlen);
+  t->phase[MF_PHASE_SPAWN] += spawned_before; /* cm_pool_grow set it to this spawn's time */
+  if (rc == 0)
+    rc = cm_pool_send_weights(r->s->pool, r->s->weights, r->s->weights_len, r->round, r->target,
+                              t->config.task_timeout, err, errlen);
+  return rc;
+}
+
+static int run_tasks(mf_train *t, engine_state *s, int round, int target, char *err,
+                     size_t errlen) {
+  replacement lost = {t, s, round, target};
   cm_pool_run_request run = {.tasks = t->tasks,
                              .indices = t->task_indices,
                              .ntasks = t->tasks_per_round,
@@ -412,7 +440,9 @@ static int run_tasks(mf_train *t, engine_state *s, char *err, size_t errlen) {
                              .inject_fail_rate = t->config.inject_failures,
                              .inject_stall_rate = t->config.inject_stalls,
                              .inject_seed = (uint64_t)t->config.failure_seed,
-                             .inject_peer = t->rank};
+                             .inject_peer = t->rank,
+                             .replenish = replace_lost_workers,
+                             .replenish_context = &lost};
   int rc = cm_pool_run(s->pool, &run, err, errlen);
   t->records_used = run.records_used;
   note_placements(t, run.records, run.records_used);
@@ -463,8 +493,12 @@ int mf_engine_round(mf_train *t, int round, double keep_alive, int retire_after,
     rc = cm_pool_send_weights(s->pool, s->weights, s->weights_len, round, target,
                               t->config.task_timeout, err, errlen);
     t->phase[MF_PHASE_DISPATCH] = MPI_Wtime() - dispatch_start;
+    if (rc != 0 && cm_pool_serving(s->pool) == 0 && t->config.max_retries > 0) {
+      fprintf(stderr, "mayfly: warning: peer %d, round %d: %s\n", t->rank, round, err);
+      rc = 0; /* every chosen worker was lost: run_tasks replaces them */
+    }
   }
-  if (rc == 0) rc = run_tasks(t, s, err, errlen);
+  if (rc == 0) rc = run_tasks(t, s, round, target, err, errlen);
   t->phase[MF_PHASE_COMPUTE] = MPI_Wtime() - start;
   if (retire_after || rc != 0) {
     char close_err[256];

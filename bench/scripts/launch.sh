@@ -16,13 +16,19 @@ set -u
 
 usage() {
   cat <<'EOF'
-Usage: bench/scripts/launch.sh [-n NP] [-t SECONDS] [-r RETRIES] [-g SECONDS] -- PROGRAM [ARGS...]
+Usage: bench/scripts/launch.sh [-n NP] [-t SECONDS] [-r RETRIES] [-g SECONDS] [-w] -- PROGRAM [ARGS...]
 Runs PROGRAM on NP MPI ranks with mpirun, bounded in time, handling Open MPI's exit hang.
 
   -n, --np NP          ranks in MPI_COMM_WORLD (peers) [default: 2]
   -t, --timeout S      wall-time bound of one attempt in seconds [default: $MAYFLY_TIMEOUT or 3600]
   -r, --retries N      attempts after one that timed out mid-run [default: 1]
   -g, --grace S        how long mpirun may linger after all ranks reported [default: 5]
+  -w, --survive-worker-loss
+                       a spawned worker that dies (its node's processes killed, out of memory)
+                       does not end the job (mpirun --enable-recovery): its peer abandons it
+                       after --task-timeout and retries its tasks on other or fresh workers.
+                       The price: Open MPI then keeps the job alive when a peer dies too, and
+                       the other peers wait for it until this attempt's -t bound
   -q, --quiet          no notes on stderr
   -h, --help           this help
 Environment: MAYFLY_MPIRUN_ARGS adds mpirun options (e.g. "--report-bindings"). Ranks are
@@ -32,7 +38,7 @@ Exit: the program's exit code; 124 when every attempt timed out, 70 when a watch
 EOF
 }
 
-np=2 limit=${MAYFLY_TIMEOUT:-3600} retries=1 grace=5 quiet=0
+np=2 limit=${MAYFLY_TIMEOUT:-3600} retries=1 grace=5 quiet=0 recovery=()
 while [ $# -gt 0 ]; do
   case "$1" in
     -n|--np) np=${2:-}; shift 2 ;;
@@ -40,6 +46,7 @@ while [ $# -gt 0 ]; do
     -r|--retries) retries=${2:-}; shift 2 ;;
     -g|--grace) grace=${2:-}; shift 2 ;;
     -q|--quiet) quiet=1; shift ;;
+    -w|--survive-worker-loss) recovery=(--enable-recovery); shift ;;
     -h|--help) usage; exit 0 ;;
     --) shift; break ;;
     *) echo "mayfly-launch: error: $1: unknown option (see --help)" >&2; exit 2 ;;
@@ -142,7 +149,7 @@ run_attempt() { # -> sets attempt_rc; 0 finished, 1 timed out
   # --bind-to none: Open MPI binds each rank to a core by default when there are at most two ranks,
   # which would fight mayfly-train's own placement (bench/harness/binding.h) and its --bind none.
   # shellcheck disable=SC2086
-  MAYFLY_STATUS_DIR=$status_dir setsid mpirun -np "$np" --bind-to none \
+  MAYFLY_STATUS_DIR=$status_dir setsid mpirun -np "$np" --bind-to none "${recovery[@]}" \
       ${MAYFLY_MPIRUN_ARGS:-} "$@" &
   pid=$!
   # Slurm's time limit and Ctrl-C: pass SIGTERM on (mpirun forwards it to the ranks, which
