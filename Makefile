@@ -91,9 +91,8 @@ check: deps
 # Reports also land in build-asan/sanitizer-logs/ (log_path), so that an error in a spawned
 # worker whose task was retried elsewhere, or in output a test discards, still fails the target.
 # fuzz_short (already ASan-built) and the Slurm tests slurm_smoke, slurm_checks, slurm_requeue,
-# virtual_cluster, placement_cluster, sweep_cluster and cluster_faults (orchestration; the
-# placement and retry code runs under the sanitizers in placement_hostfile, results_contract and
-# faults) run in `make check` alone.
+# virtual_cluster, placement_cluster and sweep_cluster (orchestration; the placement code runs
+# under the sanitizers in placement_hostfile and results_contract) run in `make check` alone.
 ASAN_LOGS = $(CURDIR)/build-asan/sanitizer-logs
 ASAN_RUN = MAYFLY_BIN=bin-asan UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1:log_path=$(ASAN_LOGS)/ubsan \
     LSAN_OPTIONS=suppressions=$(CURDIR)/tests/asan.supp:print_suppressions=0
@@ -105,7 +104,7 @@ asan: deps
 	  $(ASAN_RUN) ASAN_OPTIONS=detect_leaks=1:log_path=$(ASAN_LOGS)/asan MAYFLY_TESTS='^test_' \
 	    ./tests/run.sh | tee -a $$summaries || status=1; \
 	  names=$$(cd tests/integration && ls *.sh | sed 's/\.sh$$//' | \
-	    grep -vxE 'fuzz_short|slurm_smoke|slurm_checks|slurm_requeue|virtual_cluster|placement_cluster|sweep_cluster|cluster_faults' | paste -sd'|' -); \
+	    grep -vxE 'fuzz_short|slurm_smoke|slurm_checks|slurm_requeue|virtual_cluster|placement_cluster|sweep_cluster' | paste -sd'|' -); \
 	  $(ASAN_RUN) ASAN_OPTIONS=detect_leaks=0:log_path=$(ASAN_LOGS)/asan \
 	    MAYFLY_TESTS="^($$names)$$" ./tests/run.sh | tee -a $$summaries || status=1; \
 	  reports=0; if [ -n "$$(ls $(ASAN_LOGS))" ]; then \

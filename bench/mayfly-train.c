@@ -258,6 +258,15 @@ static void print_header(run_state *s) {
   char planned[MF_BIND_TEXT], workers[MF_BIND_TEXT];
   mf_binding_peer_planned(planned, sizeof planned);
   mf_binding_workers_planned(workers, sizeof workers);
+  if (mf_placement_off_node()) { /* the binding plan covers only the workers beside the peer */
+    char beside[MF_BIND_TEXT];
+    snprintf(beside, sizeof beside, "%s", workers);
+    snprintf(workers, sizeof workers,
+             "on the nodes --placement %s chooses, every round (each worker's host in "
+             "/timing/tasks and /environment/worker_placements)%s%.*s",
+             t->config.placement, strcmp(t->config.placement, "any") == 0 ? "; beside it: " : "",
+             strcmp(t->config.placement, "any") == 0 ? (int)sizeof beside : 0, beside);
+  }
   printf("# placement (--bind %s): rank 0 %s; its workers: %s\n", t->config.bind, planned, workers);
   printf(
       "# data: %s, %lld train / %lld test samples, %lld per peer, %lld minibatches of %d per "

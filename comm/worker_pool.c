@@ -63,12 +63,21 @@ int cm_wait_until(MPI_Request *request, MPI_Status *status, double deadline) {
   long backoff = 2000;
   for (;;) {
     int done = 0;
-    MPI_Test(request, &done, status ? status : MPI_STATUS_IGNORE);
+    /* An error (the intercommunicators return them) means the other side is gone. */
+    if (MPI_Test(request, &done, status ? status : MPI_STATUS_IGNORE) != MPI_SUCCESS) return -1;
     if (done) return 0;
     if (MPI_Wtime() >= deadline) return -1;
     sleep_briefly(backoff);
     if (backoff < 200000) backoff *= 2;
   }
+}
+
+/* Gives up a request that has not completed (its worker is abandoned); MPI_REQUEST_NULL when an
+ * error already released it. */
+static void drop_request(MPI_Request *request) {
+  if (*request == MPI_REQUEST_NULL) return;
+  MPI_Cancel(request);
+  MPI_Request_free(request);
 }
 
 int cm_pool_create(cm_pool **out, char *err, size_t errlen) {
@@ -246,14 +255,13 @@ int cm_pool_retire(cm_pool *pool, int group, double timeout, cm_retired *out, ch
     if (worker->group != group) continue;
     rss_sum += worker->peak_rss;
     if (worker->state == WORKER_ABANDONED) continue;
-    MPI_Request stop;
-    MPI_Isend(NULL, 0, MPI_BYTE, worker->rank, CM_TAG_STOP, g->intercomm, &stop);
-    if (cm_wait_until(&stop, NULL, MPI_Wtime() + timeout) == 0) {
+    MPI_Request stop = MPI_REQUEST_NULL;
+    if (MPI_Isend(NULL, 0, MPI_BYTE, worker->rank, CM_TAG_STOP, g->intercomm, &stop) ==
+            MPI_SUCCESS &&
+        cm_wait_until(&stop, NULL, MPI_Wtime() + timeout) == 0)
       alive++;
-    } else { /* dead since its last task: no disconnect can include it */
-      MPI_Cancel(&stop);
-      MPI_Request_free(&stop);
-    }
+    else /* dead since its last task: no disconnect can include it */
+      drop_request(&stop);
   }
   if (alive == g->size) {
     /* Disconnect waits for every worker; a stall here is the spawn-exit hang's cousin. */
@@ -302,8 +310,9 @@ int cm_pool_send_weights(cm_pool *pool, const float *weights, size_t count, int6
   /* Two sends per chosen worker: requests[2k], requests[2k + 1] go to worker owner[k]. */
   MPI_Request *requests = malloc((2 * (size_t)pool->size + 1) * sizeof *requests);
   int *owner = malloc(((size_t)pool->size + 1) * sizeof *owner);
-  if (!requests || !owner) {
-    free(requests), free(owner);
+  char *lost = calloc((size_t)pool->size + 1, 1); /* its sends failed at once */
+  if (!requests || !owner || !lost) {
+    free(requests), free(owner), free(lost);
     snprintf(err, errlen, "out of memory");
     return -1;
   }
@@ -314,25 +323,25 @@ int cm_pool_send_weights(cm_pool *pool, const float *weights, size_t count, int6
     if (!worker->serving) continue;
     owner[chosen++] = w;
     MPI_Comm intercomm = pool->groups[worker->group].intercomm;
-    MPI_Isend(&header, (int)sizeof header, MPI_BYTE, worker->rank, CM_TAG_WEIGHTS_HEADER, intercomm,
-              &requests[n++]);
-    MPI_Isend(weights, (int)count, MPI_FLOAT, worker->rank, CM_TAG_WEIGHTS, intercomm,
-              &requests[n++]);
+    requests[n] = requests[n + 1] = MPI_REQUEST_NULL;
+    if (MPI_Isend(&header, (int)sizeof header, MPI_BYTE, worker->rank, CM_TAG_WEIGHTS_HEADER,
+                  intercomm, &requests[n]) != MPI_SUCCESS ||
+        MPI_Isend(weights, (int)count, MPI_FLOAT, worker->rank, CM_TAG_WEIGHTS, intercomm,
+                  &requests[n + 1]) != MPI_SUCCESS)
+      lost[chosen - 1] = 1;
+    n += 2;
   }
   /* A worker that does not take its weights in time (dead, or stalled) is abandoned like one
    * that does not answer a task; the others serve. */
   double deadline = MPI_Wtime() + timeout;
   int took = 0;
   for (int k = 0; k < chosen; k++) {
-    if (wait_all_bounded(&requests[2 * k], 2, deadline) == 0) {
+    if (!lost[k] && wait_all_bounded(&requests[2 * k], 2, deadline) == 0) {
       took++;
       continue;
     }
-    for (int i = 2 * k; i < 2 * k + 2; i++)
-      if (requests[i] != MPI_REQUEST_NULL) {
-        MPI_Cancel(&requests[i]);
-        MPI_Request_free(&requests[i]);
-      }
+    drop_request(&requests[2 * k]);
+    drop_request(&requests[2 * k + 1]);
     worker_state *worker = &pool->workers[owner[k]];
     worker->state = WORKER_ABANDONED;
     worker->serving = 0;
@@ -341,7 +350,7 @@ int cm_pool_send_weights(cm_pool *pool, const float *weights, size_t count, int6
             "abandoned it\n",
             worker->id, timeout);
   }
-  free(requests), free(owner);
+  free(requests), free(owner), free(lost);
   if (chosen > 0 && took == 0) {
     snprintf(err, errlen, "none of %d workers took the weights within %.0f s", chosen, timeout);
     return -1;
@@ -431,19 +440,21 @@ static int dispatch(cm_pool *pool, cm_pool_run_request *run, const int64_t *offs
   w->attempt = attempt;
   w->dispatched = MPI_Wtime();
   MPI_Comm intercomm = pool->groups[w->group].intercomm;
-  MPI_Request sent;
+  MPI_Request sent = MPI_REQUEST_NULL;
+  w->reply_request = MPI_REQUEST_NULL;
+  /* A dead worker (its node's processes killed) never takes it, or the send fails at once. */
   if (MPI_Isend(pool->task_buffer, bytes, MPI_BYTE, w->rank, CM_TAG_TASK, intercomm, &sent) !=
-      MPI_SUCCESS)
-    return -1;
-  if (cm_wait_until(&sent, NULL, w->dispatched + run->task_timeout) != 0) {
-    MPI_Cancel(&sent); /* a dead worker (its node's processes killed) never takes it */
-    MPI_Request_free(&sent);
+          MPI_SUCCESS ||
+      cm_wait_until(&sent, NULL, w->dispatched + run->task_timeout) != 0) {
+    drop_request(&sent);
     return 1;
   }
-  return MPI_Irecv(&w->reply, (int)sizeof w->reply, MPI_BYTE, w->rank, CM_TAG_REPLY, intercomm,
-                   &w->reply_request) == MPI_SUCCESS
-             ? 0
-             : -1;
+  if (MPI_Irecv(&w->reply, (int)sizeof w->reply, MPI_BYTE, w->rank, CM_TAG_REPLY, intercomm,
+                &w->reply_request) != MPI_SUCCESS) {
+    w->reply_request = MPI_REQUEST_NULL;
+    return 1;
+  }
+  return 0;
 }
 
 int cm_pool_run(cm_pool *pool, cm_pool_run_request *run, char *err, size_t errlen) {
@@ -535,28 +546,30 @@ int cm_pool_run(cm_pool *pool, cm_pool_run_request *run, char *err, size_t errle
       worker_state *w = &pool->workers[worker];
       if (!w->serving || w->state != WORKER_BUSY) continue;
       int answered = 0;
-      MPI_Test(&w->reply_request, &answered, MPI_STATUS_IGNORE);
-      if (!answered) {
-        if (now - w->dispatched <= run->task_timeout) continue;
+      int broken = MPI_Test(&w->reply_request, &answered, MPI_STATUS_IGNORE) != MPI_SUCCESS;
+      if (!answered || broken) {
+        if (!broken && now - w->dispatched <= run->task_timeout) continue;
         /* Abandon the worker: it may be stalled or dead. Its task goes to another one. */
-        MPI_Cancel(&w->reply_request);
-        MPI_Request_free(&w->reply_request);
+        drop_request(&w->reply_request);
         record(run, w, -1, now, 0);
         w->state = WORKER_ABANDONED;
-        fprintf(stderr,
-                "mayfly: warning: worker %d did not answer task %d within %.1f s; "
-                "abandoned it\n",
-                w->id, w->task, run->task_timeout);
+        if (broken)
+          fprintf(stderr, "mayfly: warning: worker %d was lost during task %d; abandoned it\n",
+                  w->id, w->task);
+        else
+          fprintf(stderr,
+                  "mayfly: warning: worker %d did not answer task %d within %.1f s; "
+                  "abandoned it\n",
+                  w->id, w->task, run->task_timeout);
       } else if (w->reply.status == CM_REPLY_OK) {
         int task = w->task;
         float *slot = pool->slots + (size_t)(task % pool->window) * pool->slot_len;
-        MPI_Request data_request;
+        MPI_Request data_request = MPI_REQUEST_NULL;
         double receive_start = MPI_Wtime();
-        MPI_Irecv(slot, (int)run->result_len, MPI_FLOAT, w->rank, CM_TAG_RESULT,
-                  pool->groups[w->group].intercomm, &data_request);
-        if (cm_wait_until(&data_request, NULL, receive_start + run->task_timeout) != 0) {
-          MPI_Cancel(&data_request);
-          MPI_Request_free(&data_request);
+        if (MPI_Irecv(slot, (int)run->result_len, MPI_FLOAT, w->rank, CM_TAG_RESULT,
+                      pool->groups[w->group].intercomm, &data_request) != MPI_SUCCESS ||
+            cm_wait_until(&data_request, NULL, receive_start + run->task_timeout) != 0) {
+          drop_request(&data_request);
           record(run, w, -1, MPI_Wtime(), 0);
           w->state = WORKER_ABANDONED;
         } else {

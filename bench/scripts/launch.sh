@@ -27,8 +27,10 @@ Runs PROGRAM on NP MPI ranks with mpirun, bounded in time, handling Open MPI's e
                        a spawned worker that dies (its node's processes killed, out of memory)
                        does not end the job (mpirun --enable-recovery): its peer abandons it
                        after --task-timeout and retries its tasks on other or fresh workers.
-                       The price: Open MPI then keeps the job alive when a peer dies too, and
-                       the other peers wait for it until this attempt's -t bound
+                       Across nodes Open MPI 4.1.4 may still end a peer whose TCP write to a
+                       dead worker fails first (results/cluster.md). The price: Open MPI then
+                       keeps the job alive when a peer dies too, and the other peers wait for
+                       it until this attempt's -t bound
   -q, --quiet          no notes on stderr
   -h, --help           this help
 Environment: MAYFLY_MPIRUN_ARGS adds mpirun options (e.g. "--report-bindings"). Ranks are

@@ -1,6 +1,6 @@
 # Sourced by the integration tests that run jobs on the virtual multi-node Slurm
-# (tests/slurm/virtual_cluster.sh): placement_cluster, sweep_cluster, cluster_faults. Their
-# common start, so that each test file holds only its job and its checks.
+# (tests/slurm/virtual_cluster.sh): placement_cluster, sweep_cluster, and bench/slurm/
+# worker_loss.sh. Their common start, so that each file holds only its job and its checks.
 # Before sourcing: test_name. The test skips (exit 0, "SKIP") without the cluster script
 # ($MAYFLY_VCLUSTER_SCRIPT, default tests/slurm/virtual_cluster.sh).
 # vcluster_test_start NODES then: checks root and bin/, holds the Slurm test lock
