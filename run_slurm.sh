@@ -292,31 +292,38 @@ layout_for() { # peers mode workers nodes placement
   fi
 }
 
-# The resource options of one submission (a single job when COUNT is empty, else an array of
-# COUNT tasks): the pre-submission check passes exactly these to sbatch --test-only.
+# A layout (layout_for) read back: lay_nodes (empty: Slurm picks), lay_per (tasks per node),
+# lay_tasks (in all), lay_by_node (1: the peers go by node).
+layout_parse() {
+  local spec=${1%+node}
+  lay_by_node=0 lay_nodes="" lay_per="" lay_tasks=$spec
+  [ "$spec" = "$1" ] || lay_by_node=1
+  if [[ "$spec" == *n* ]]; then
+    lay_nodes=${spec%n*} lay_per=${spec#*n} lay_tasks=$((${spec%n*} * ${spec#*n}))
+  fi
+}
+
 # "6 tasks", "3 nodes x 2 tasks", "2 nodes x 3 tasks, peers by node" for a layout.
 layout_words() {
-  local spec=${1%+node} words
-  if [[ "$spec" == *n* ]]; then words="${spec%n*} nodes x ${spec#*n} tasks"; else words="$spec tasks"; fi
-  [ "$spec" = "$1" ] || words+=", peers by node"
+  layout_parse "$1"
+  local words="$lay_tasks tasks"
+  [ -z "$lay_nodes" ] || words="$lay_nodes nodes x $lay_per tasks"
+  [ "$lay_by_node" -eq 0 ] || words+=", peers by node"
   echo "$words"
 }
 
+# The resource options of one submission (a single job when COUNT is empty, else an array of
+# COUNT tasks): the pre-submission check passes exactly these to sbatch --test-only.
 request_options() { # layout minutes [count] -> sets request_opts (layout: layout_for)
   # The warning signal: SIGTERM to the job shell before the time limit (300 s, at most a
   # quarter of the limit), so the run can finish its round, checkpoint and requeue (job_run).
   # Appending: a requeued job's Slurm output keeps the lines of its earlier attempts.
   local lead=$(($2 * 60 / 4))
   [ "$lead" -gt 300 ] && lead=300
-  local spec=${1%+node}
-  if [[ "$spec" == *n* ]]; then
-    # --ntasks too: it overrides this script's own #SBATCH --ntasks line
-    request_opts=(--nodes="${spec%n*}" --ntasks-per-node="${spec#*n}"
-                  --ntasks=$((${spec%n*} * ${spec#*n})))
-  else
-    request_opts=(--ntasks="$spec")
-  fi
-  [ "$spec" = "$1" ] || request_opts+=(--export=ALL,MAYFLY_MAP_BY=node)
+  layout_parse "$1"
+  request_opts=(--ntasks="$lay_tasks") # with nodes too: it overrides this script's #SBATCH line
+  [ -z "$lay_nodes" ] || request_opts+=(--nodes="$lay_nodes" --ntasks-per-node="$lay_per")
+  [ "$lay_by_node" -eq 0 ] || request_opts+=(--export=ALL,MAYFLY_MAP_BY=node)
   request_opts+=(--time="$2" --signal=B:TERM@"${MAYFLY_SIGNAL_SECONDS:-$lead}" --open-mode=append)
   [ -z "${3:-}" ] || request_opts+=(--array=0-$(($3 - 1)))
 }
@@ -332,13 +339,12 @@ check_begin() {
 }
 check_request() { # label layout minutes peers sbatch-args...
   [ "$check_live" -eq 1 ] || return 0
-  local label=$1 spec=${2%+node}
+  local label=$1
+  layout_parse "$2"
   shift 2
   slurm_check_nodes=""
-  if [[ "$spec" == *n* ]]; then
-    slurm_check_nodes="${spec%n*} ${spec#*n}" spec=$((${spec%n*} * ${spec#*n}))
-  fi
-  if slurm_check_request "$label" "$spec" "$@"; then echo "check: $slurm_check_outcome"; else check_failures=$((check_failures + 1)); fi
+  [ -z "$lay_nodes" ] || slurm_check_nodes="$lay_nodes $lay_per"
+  if slurm_check_request "$label" "$lay_tasks" "$@"; then echo "check: $slurm_check_outcome"; else check_failures=$((check_failures + 1)); fi
 }
 check_end() {
   [ "$check_failures" -eq 0 ] && return 0

@@ -261,11 +261,11 @@ static void print_header(run_state *s) {
   if (mf_placement_off_node()) { /* the binding plan covers only the workers beside the peer */
     char beside[MF_BIND_TEXT];
     snprintf(beside, sizeof beside, "%s", workers);
+    const int any = strcmp(t->config.placement, "any") == 0;
     snprintf(workers, sizeof workers,
              "on the nodes --placement %s chooses, every round (each worker's host in "
-             "/timing/tasks and /environment/worker_placements)%s%.*s",
-             t->config.placement, strcmp(t->config.placement, "any") == 0 ? "; beside it: " : "",
-             strcmp(t->config.placement, "any") == 0 ? (int)sizeof beside : 0, beside);
+             "/timing/tasks and /environment/worker_placements)%s%.100s",
+             t->config.placement, any ? "; beside it: " : "", any ? beside : "");
   }
   printf("# placement (--bind %s): rank 0 %s; its workers: %s\n", t->config.bind, planned, workers);
   printf(

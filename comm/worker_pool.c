@@ -11,6 +11,7 @@
  * floats. */
 #include "comm/worker_pool.h"
 
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,6 +34,7 @@ typedef struct {
   int64_t peak_rss;  /* highest RSS the worker reported */
   char host[64];     /* where it was spawned ("" unknown), then where it says it runs */
   MPI_Request reply_request;
+  int undelivered; /* busy, but its task was never taken (dispatch) */
   cm_reply reply;
 } worker_state;
 
@@ -78,6 +80,19 @@ static void drop_request(MPI_Request *request) {
   if (*request == MPI_REQUEST_NULL) return;
   MPI_Cancel(request);
   MPI_Request_free(request);
+}
+
+/* Gives a worker up, dead or stalled (why: "did not ..."), with a warning: it serves no more and
+ * its process is left to end with the job. */
+static void abandon(worker_state *worker, const char *why, ...) {
+  worker->state = WORKER_ABANDONED;
+  worker->serving = 0;
+  va_list args;
+  va_start(args, why);
+  char text[160];
+  vsnprintf(text, sizeof text, why, args);
+  va_end(args);
+  fprintf(stderr, "mayfly: warning: worker %d %s; abandoned it\n", worker->id, text);
 }
 
 int cm_pool_create(cm_pool **out, char *err, size_t errlen) {
@@ -334,27 +349,13 @@ int cm_pool_send_weights(cm_pool *pool, const float *weights, size_t count, int6
   /* A worker that does not take its weights in time (dead, or stalled) is abandoned like one
    * that does not answer a task; the others serve. */
   double deadline = MPI_Wtime() + timeout;
-  int took = 0;
   for (int k = 0; k < chosen; k++) {
-    if (!lost[k] && wait_all_bounded(&requests[2 * k], 2, deadline) == 0) {
-      took++;
-      continue;
-    }
+    if (!lost[k] && wait_all_bounded(&requests[2 * k], 2, deadline) == 0) continue;
     drop_request(&requests[2 * k]);
     drop_request(&requests[2 * k + 1]);
-    worker_state *worker = &pool->workers[owner[k]];
-    worker->state = WORKER_ABANDONED;
-    worker->serving = 0;
-    fprintf(stderr,
-            "mayfly: warning: worker %d did not take the weights within %.1f s; "
-            "abandoned it\n",
-            worker->id, timeout);
+    abandon(&pool->workers[owner[k]], "did not take the weights within %.1f s", timeout);
   }
   free(requests), free(owner), free(lost);
-  if (chosen > 0 && took == 0) {
-    snprintf(err, errlen, "none of %d workers took the weights within %.0f s", chosen, timeout);
-    return -1;
-  }
   return 0;
 }
 
@@ -425,8 +426,8 @@ int cm_inject_decision(const cm_pool_run_request *request, int round, int task, 
   return CM_INJECT_NONE;
 }
 
-static int dispatch(cm_pool *pool, cm_pool_run_request *run, const int64_t *offsets, int worker,
-                    int task, int attempt) {
+static void dispatch(cm_pool *pool, cm_pool_run_request *run, const int64_t *offsets, int worker,
+                     int task, int attempt) {
   worker_state *w = &pool->workers[worker];
   cm_task header = run->tasks[task];
   header.attempt = attempt;
@@ -442,19 +443,24 @@ static int dispatch(cm_pool *pool, cm_pool_run_request *run, const int64_t *offs
   MPI_Comm intercomm = pool->groups[w->group].intercomm;
   MPI_Request sent = MPI_REQUEST_NULL;
   w->reply_request = MPI_REQUEST_NULL;
-  /* A dead worker (its node's processes killed) never takes it, or the send fails at once. */
-  if (MPI_Isend(pool->task_buffer, bytes, MPI_BYTE, w->rank, CM_TAG_TASK, intercomm, &sent) !=
-          MPI_SUCCESS ||
-      cm_wait_until(&sent, NULL, w->dispatched + run->task_timeout) != 0) {
-    drop_request(&sent);
-    return 1;
-  }
-  if (MPI_Irecv(&w->reply, (int)sizeof w->reply, MPI_BYTE, w->rank, CM_TAG_REPLY, intercomm,
-                &w->reply_request) != MPI_SUCCESS) {
-    w->reply_request = MPI_REQUEST_NULL;
-    return 1;
-  }
-  return 0;
+  /* A dead worker (its node's processes killed) never takes it, or the send fails at once: the
+   * worker stays busy, undelivered, and the answer loop retries the task elsewhere. */
+  w->undelivered = MPI_Isend(pool->task_buffer, bytes, MPI_BYTE, w->rank, CM_TAG_TASK, intercomm,
+                             &sent) != MPI_SUCCESS ||
+                   cm_wait_until(&sent, NULL, w->dispatched + run->task_timeout) != 0 ||
+                   MPI_Irecv(&w->reply, (int)sizeof w->reply, MPI_BYTE, w->rank, CM_TAG_REPLY,
+                             intercomm, &w->reply_request) != MPI_SUCCESS;
+  if (w->undelivered) drop_request(&sent);
+}
+
+/* Refills a pool whose every serving worker was lost (run->replenish), at most max_retries
+ * times per run. 0 when it has serving workers again; else why says why not (or is empty). */
+static int replenish(cm_pool *pool, cm_pool_run_request *run, char *why, size_t size) {
+  why[0] = '\0';
+  if (!run->replenish || run->replenished >= run->max_retries) return -1;
+  run->replenished++;
+  return run->replenish(run->replenish_context, why, size) == 0 && cm_pool_serving(pool) > 0 ? 0
+                                                                                             : -1;
 }
 
 int cm_pool_run(cm_pool *pool, cm_pool_run_request *run, char *err, size_t errlen) {
@@ -478,15 +484,11 @@ int cm_pool_run(cm_pool *pool, cm_pool_run_request *run, char *err, size_t errle
     queued[i] = 1;
     failed_on[i] = -1;
   }
-  if (cm_pool_serving(pool) == 0 && run->replenish && run->max_retries > 0) {
-    run->replenished++; /* every worker was lost before the run (cm_pool_send_weights) */
-    if (run->replenish(run->replenish_context, err, errlen) != 0) {
-      rc = -1;
-      goto done;
-    }
-  }
-  if (cm_pool_serving(pool) == 0) {
-    snprintf(err, errlen, "no live worker has the weights (cm_pool_send_weights first)");
+  char why[200];
+  if (cm_pool_serving(pool) == 0 && replenish(pool, run, why, sizeof why) != 0) {
+    /* every chosen worker was lost taking the weights, or they were never sent */
+    snprintf(err, errlen, "no live worker has the weights (cm_pool_send_weights first)%s%s",
+             why[0] ? "; replacing the lost ones failed: " : "", why);
     rc = -1;
     goto done;
   }
@@ -513,54 +515,28 @@ int cm_pool_run(cm_pool *pool, cm_pool_run_request *run, char *err, size_t errle
         }
       if (task < 0) continue;
       queued[task] = 0;
-      int sent = dispatch(pool, run, offsets, worker, task, attempts[task]++);
-      if (sent < 0) {
-        snprintf(err, errlen, "sending task %d to worker %d failed", task,
-                 pool->workers[worker].id);
-        rc = -1;
-        goto done;
-      }
+      dispatch(pool, run, offsets, worker, task, attempts[task]++);
       progress = 1;
-      if (sent > 0) { /* not taken within the task timeout: like an attempt that timed out */
-        worker_state *w = &pool->workers[worker];
-        record(run, w, -1, MPI_Wtime(), 0);
-        w->state = WORKER_ABANDONED;
-        fprintf(stderr,
-                "mayfly: warning: worker %d did not take task %d within %.1f s; "
-                "abandoned it\n",
-                w->id, task, run->task_timeout);
-        if (attempts[task] > run->max_retries) {
-          snprintf(err, errlen,
-                   "task %d of round %d failed %d times (last: worker did not take it)", task,
-                   run->tasks[task].round, attempts[task]);
-          rc = -1;
-          goto done;
-        }
-        queued[task] = 1;
-        failed_on[task] = worker;
-      }
     }
     /* Collect answers. */
     double now = MPI_Wtime();
     for (int worker = 0; worker < pool->size; worker++) {
       worker_state *w = &pool->workers[worker];
       if (!w->serving || w->state != WORKER_BUSY) continue;
-      int answered = 0;
-      int broken = MPI_Test(&w->reply_request, &answered, MPI_STATUS_IGNORE) != MPI_SUCCESS;
-      if (!answered || broken) {
-        if (!broken && now - w->dispatched <= run->task_timeout) continue;
+      int answered = 0, broken = 0;
+      if (!w->undelivered)
+        broken = MPI_Test(&w->reply_request, &answered, MPI_STATUS_IGNORE) != MPI_SUCCESS;
+      if (w->undelivered || broken || !answered) {
+        if (!w->undelivered && !broken && now - w->dispatched <= run->task_timeout) continue;
         /* Abandon the worker: it may be stalled or dead. Its task goes to another one. */
         drop_request(&w->reply_request);
         record(run, w, -1, now, 0);
-        w->state = WORKER_ABANDONED;
-        if (broken)
-          fprintf(stderr, "mayfly: warning: worker %d was lost during task %d; abandoned it\n",
-                  w->id, w->task);
+        if (w->undelivered)
+          abandon(w, "did not take task %d within %.1f s", w->task, run->task_timeout);
+        else if (broken)
+          abandon(w, "was lost during task %d", w->task);
         else
-          fprintf(stderr,
-                  "mayfly: warning: worker %d did not answer task %d within %.1f s; "
-                  "abandoned it\n",
-                  w->id, w->task, run->task_timeout);
+          abandon(w, "did not answer task %d within %.1f s", w->task, run->task_timeout);
       } else if (w->reply.status == CM_REPLY_OK) {
         int task = w->task;
         float *slot = pool->slots + (size_t)(task % pool->window) * pool->slot_len;
@@ -597,13 +573,7 @@ int cm_pool_run(cm_pool *pool, cm_pool_run_request *run, char *err, size_t errle
       failed_on[w->task] = worker;
     }
     if (cm_pool_serving(pool) == 0) {
-      char why[200] = "";
-      if (run->replenish && run->replenished < run->max_retries) {
-        run->replenished++;
-        if (run->replenish(run->replenish_context, why, sizeof why) == 0 &&
-            cm_pool_serving(pool) > 0)
-          continue; /* the queued tasks go to the fresh workers */
-      }
+      if (replenish(pool, run, why, sizeof why) == 0) continue; /* queued tasks: fresh workers */
       snprintf(err, errlen, "all serving workers were abandoned; %d of %d tasks done%s%s",
                next_to_sum, n, why[0] ? "; replacing them failed: " : "", why);
       rc = -1;

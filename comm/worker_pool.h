@@ -131,7 +131,8 @@ int cm_pool_retire(cm_pool *pool, int group, double timeout, cm_retired *out, ch
 /* Sends the weights (version `version`) to the first `workers` live workers in pool order (0:
  * every live worker); those then serve the next cm_pool_run, the others stay idle (and keep
  * their older weights). Bounded by timeout: a worker that has not taken them by then is
- * abandoned (with a warning on stderr); fails only when none took them. */
+ * abandoned (with a warning on stderr), and when none did, cm_pool_run replaces them
+ * (replenish) or fails. */
 int cm_pool_send_weights(cm_pool *pool, const float *weights, size_t count, int64_t version,
                          int workers, double timeout, char *err, size_t errlen);
 /* Workers chosen by the last cm_pool_send_weights that are still alive. */

@@ -493,10 +493,6 @@ int mf_engine_round(mf_train *t, int round, double keep_alive, int retire_after,
     rc = cm_pool_send_weights(s->pool, s->weights, s->weights_len, round, target,
                               t->config.task_timeout, err, errlen);
     t->phase[MF_PHASE_DISPATCH] = MPI_Wtime() - dispatch_start;
-    if (rc != 0 && cm_pool_serving(s->pool) == 0 && t->config.max_retries > 0) {
-      fprintf(stderr, "mayfly: warning: peer %d, round %d: %s\n", t->rank, round, err);
-      rc = 0; /* every chosen worker was lost: run_tasks replaces them */
-    }
   }
   if (rc == 0) rc = run_tasks(t, s, round, target, err, errlen);
   t->phase[MF_PHASE_COMPUTE] = MPI_Wtime() - start;
