@@ -23,8 +23,8 @@ static void watchdog_fire(int signal_number) {
 
 void cm_watchdog_arm(double seconds, const char *what) {
   int n = snprintf(watchdog_message, sizeof watchdog_message,
-                   "mayfly: error: %s did not complete within %.0f s; aborting "
-                   "(a stalled MPI call, see README: Failure model)\n",
+                   "mayfly: error: %s did not complete within %g s; aborting (a stalled "
+                   "MPI call, README \"Launching\"; bench/scripts/launch.sh -r re-runs it)\n",
                    what, seconds);
   watchdog_message_length = n < 0                                 ? 0
                             : (size_t)n < sizeof watchdog_message ? (size_t)n
