@@ -40,7 +40,7 @@ plain() { # name limit mpirun-args... -> rc in $rc, seconds in $took; logs $out/
 }
 # A stall mayfly bounded itself: its watchdog's exit code and line, before the test had to kill it.
 # The first one is the platform's residual rate; a second one fails the test.
-bounded_stall() { # name -> 0 when the run ended that way (and it is the first such run)
+bounded_stall() { # name -> 0 when the run ended that way (a second such run also fails)
   [ "$rc" -eq 70 ] && grep -q 'did not complete within' "$out/$1.err" &&
     [ "$took" -le $((spawn_timeout * 2 + 10)) ] || return 1
   stalls=$((stalls + 1))
@@ -88,7 +88,9 @@ for mode in cold warm; do
   done
 done
 first=$out/cold-1.h5 # the launch facts, from the first cold run that completed
-for i in 1 2 3 4 5; do [ "$(attr "$out/cold-$i.h5" /complete)" = 1 ] && first=$out/cold-$i.h5 && break; done
+for i in 1 2 3 4 5; do
+  [ "$(attr "$out/cold-$i.h5" /complete)" = 1 ] && first=$out/cold-$i.h5 && break
+done
 [ "$(attr "$first" /environment/launcher)" = mpirun ] || fail "launcher is not mpirun"
 attr "$first" /environment/spawn_check | grep -q '^safe' || fail "spawn_check not safe"
 attr "$first" /environment/pmix_version | grep -qE '^[0-9]+\.|^internal$' ||
